@@ -1,0 +1,9 @@
+//! gzip (RFC 1952): one-member encoder and a strict all-members decoder.
+
+mod decode;
+mod encode;
+
+pub use decode::GzipDecoder;
+pub use encode::GzipEncoder;
+
+pub const MAGIC: [u8; 2] = [0x1f, 0x8b];

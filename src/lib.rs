@@ -1,0 +1,14 @@
+//! @app/backup-native: a pure Rust core (gzip, the .enc envelope, tar framing, policy,
+//! staging, pipelines) and a thin napi layer in `node/`.
+
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod gzip;
+pub mod pack;
+pub mod policy;
+pub mod stage;
+pub mod tar;
+pub mod transform;
+
+mod node;

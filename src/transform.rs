@@ -1,0 +1,140 @@
+//! The shape every byte-to-byte pipeline in the core shares, and a driver that feeds it
+//! bounded steps so one native call never produces more than `OUTPUT_CAP` bytes.
+
+use crate::error::Result;
+
+/// Output produced by one step, in bytes; a step may overshoot by less than one input chunk.
+pub const OUTPUT_CAP: usize = 1 << 20;
+
+/// What a step produces: bytes, or parsed events; `weight` is compared with `OUTPUT_CAP`.
+pub trait Output: Default {
+    fn weight(&self) -> usize;
+}
+
+impl Output for Vec<u8> {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+pub trait Transform: Send {
+    type Out: Output;
+    /// Consumes a prefix of `input`, appending output to `out`. Returns how many bytes were
+    /// consumed. Implementations stop early once `out.weight() >= OUTPUT_CAP`.
+    fn write(&mut self, input: &[u8], out: &mut Self::Out) -> Result<usize>;
+    /// Called once the input has ended and was fully consumed. Returns `true` when the
+    /// transform is complete; `false` asks to be called again (output cap reached).
+    fn finish(&mut self, out: &mut Self::Out) -> Result<bool>;
+    /// `true` when the transform holds consumed input it has not turned into output yet;
+    /// the driver then calls `write` (with empty input if need be) to drain it.
+    fn has_buffered(&self) -> bool {
+        false
+    }
+}
+
+/// Holds unconsumed input between steps and remembers whether input ended.
+pub struct Pump<T: Transform> {
+    pub inner: T,
+    pending: Vec<u8>,
+    pending_pos: usize,
+    ended: bool,
+    done: bool,
+    failed: Option<crate::error::Error>,
+}
+
+impl<T: Transform> Pump<T> {
+    pub fn new(inner: T) -> Self {
+        Pump { inner, pending: Vec::new(), pending_pos: 0, ended: false, done: false, failed: None }
+    }
+
+    /// Queues `chunk` and runs one step.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<T::Out> {
+        self.check()?;
+        if self.ended {
+            return Err(crate::error::Error::new("E_WRITE_AFTER_END", "write after end"));
+        }
+        if self.pending_pos == self.pending.len() {
+            self.pending.clear();
+            self.pending_pos = 0;
+        }
+        self.pending.extend_from_slice(chunk);
+        self.step()
+    }
+
+    /// Marks the end of input and runs one step.
+    pub fn end(&mut self) -> Result<T::Out> {
+        self.check()?;
+        self.ended = true;
+        self.step()
+    }
+
+    /// `true` while more output can be produced without new input.
+    pub fn has_more(&self) -> bool {
+        self.failed.is_none()
+            && (self.pending_pos < self.pending.len() || self.inner.has_buffered() || (self.ended && !self.done))
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub fn step(&mut self) -> Result<T::Out> {
+        self.check()?;
+        let mut out = T::Out::default();
+        let result = self.step_into(&mut out);
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn step_into(&mut self, out: &mut T::Out) -> Result<()> {
+        while out.weight() < OUTPUT_CAP {
+            let rest = &self.pending[self.pending_pos..];
+            let buffered = self.inner.has_buffered();
+            if rest.is_empty() && !buffered {
+                break;
+            }
+            let n = self.inner.write(rest, out)?;
+            self.pending_pos += n;
+            if n == 0 && !buffered && out.weight() < OUTPUT_CAP {
+                return Err(crate::error::Error::internal("transform made no progress"));
+            }
+        }
+        if self.pending_pos == self.pending.len() && self.pending.capacity() > 4 * OUTPUT_CAP {
+            self.pending = Vec::new();
+            self.pending_pos = 0;
+        }
+        let drained = self.pending_pos == self.pending.len() && !self.inner.has_buffered();
+        if self.ended && !self.done && drained && out.weight() < OUTPUT_CAP {
+            self.done = self.inner.finish(out)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the whole input through, for the one-shot buffer APIs.
+    pub fn run_all(mut self, input: &[u8]) -> Result<Vec<u8>>
+    where
+        T: Transform<Out = Vec<u8>>,
+    {
+        let mut all = self.push(input)?;
+        while self.has_more() && !self.ended {
+            all.extend(self.step()?);
+        }
+        all.extend(self.end()?);
+        while self.has_more() {
+            all.extend(self.step()?);
+        }
+        Ok(all)
+    }
+}
