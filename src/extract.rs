@@ -61,13 +61,17 @@ impl Extractor {
 
     /// Feeds tar bytes to the parser and the parser's events through the policy.
     fn parse(&mut self, tar_bytes: &[u8], out: &mut Vec<Event>) -> Result<()> {
-        let start = out.len();
-        self.tar.write(tar_bytes, out)?;
-        for event in &out[start..] {
-            match event {
+        let mut events = Vec::new();
+        self.tar.write(tar_bytes, &mut events)?;
+        for event in events {
+            match &event {
                 Event::Header(h) => self.policy.check_header(h)?,
                 Event::Data(d) => self.policy.check_data(d.len() as u64)?,
                 _ => {}
+            }
+            match (out.last_mut(), event) {
+                (Some(Event::Data(last)), Event::Data(more)) => last.extend_from_slice(&more),
+                (_, event) => out.push(event),
             }
         }
         Ok(())

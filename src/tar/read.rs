@@ -136,7 +136,10 @@ impl TarReader {
                 if *remaining > 0 {
                     let n = (*remaining).min(input.len() as u64) as usize;
                     *remaining -= n as u64;
-                    events.push(Event::Data(input[..n].to_vec()));
+                    match events.last_mut() {
+                        Some(Event::Data(data)) => data.extend_from_slice(&input[..n]),
+                        _ => events.push(Event::Data(input[..n].to_vec())),
+                    }
                     if *remaining == 0 && *padding == 0 {
                         self.end_entry(events);
                     }

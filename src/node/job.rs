@@ -1,0 +1,129 @@
+//! One pipeline object shared between the JS thread and the worker running its current step.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::{Buffer, ToNapiValue, TypeName};
+use napi::{Env, Task};
+
+use crate::error::Error;
+
+/// Native errors travel to JS as JSON in the message; index.js turns them into `Error`s
+/// created in the caller's realm, with `code`, `entryName`, `entryIndex` and `offset`.
+pub fn to_napi(e: Error) -> napi::Error {
+    let json = serde_json::json!({
+        "code": e.code,
+        "message": e.message,
+        "entryName": e.entry_name,
+        "entryIndex": e.entry_index,
+        "offset": e.offset,
+    });
+    napi::Error::from_reason(json.to_string())
+}
+
+pub fn invalid_argument(message: impl Into<String>) -> napi::Error {
+    to_napi(Error::new("E_INVALID_ARGUMENT", message))
+}
+
+pub struct Shared<T> {
+    core: Mutex<Option<T>>,
+    aborted: AtomicBool,
+    has_more: AtomicBool,
+}
+
+impl<T: Send + 'static> Shared<T> {
+    pub fn new(core: T) -> Arc<Self> {
+        Arc::new(Shared { core: Mutex::new(Some(core)), aborted: AtomicBool::new(false), has_more: AtomicBool::new(false) })
+    }
+
+    /// Stops the pipeline: the running step (if any) finishes and is discarded, the core
+    /// and whatever it holds (temp files included) are dropped.
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        self.has_more.store(false, Ordering::SeqCst);
+        if let Ok(mut core) = self.core.try_lock() {
+            *core = None;
+        }
+    }
+
+    pub fn has_more(&self) -> bool {
+        self.has_more.load(Ordering::SeqCst)
+    }
+
+    /// Runs one step on the core. A panic becomes `E_INTERNAL` and poisons the pipeline; an
+    /// error poisons it too (the core remembers its error).
+    pub fn run<R>(&self, work: impl FnOnce(&mut T) -> crate::error::Result<R>, more: impl FnOnce(&T) -> bool) -> crate::error::Result<R> {
+        if self.aborted.load(Ordering::SeqCst) {
+            return Err(Error::aborted());
+        }
+        let mut guard = self.core.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(core) = guard.as_mut() else {
+            return Err(Error::aborted());
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| work(core)));
+        let result = match result {
+            Ok(r) => r,
+            Err(panic) => {
+                *guard = None;
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                return Err(Error::internal(format!("internal error: {what}")));
+            }
+        };
+        if self.aborted.load(Ordering::SeqCst) {
+            *guard = None;
+            return Err(Error::aborted());
+        }
+        let more = result.is_ok() && guard.as_ref().map(more).unwrap_or(false);
+        self.has_more.store(more, Ordering::SeqCst);
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+}
+
+/// What a step hands back to JS.
+pub trait Deliver: Send + 'static {
+    type Js: ToNapiValue + TypeName;
+    fn deliver(self, env: Env) -> napi::Result<Self::Js>;
+}
+
+impl Deliver for Vec<u8> {
+    type Js = Buffer;
+    fn deliver(self, _env: Env) -> napi::Result<Buffer> {
+        Ok(self.into())
+    }
+}
+
+type Work<T, R> = Box<dyn FnOnce(&mut T) -> crate::error::Result<R> + Send>;
+
+pub struct Job<T: Send + 'static, R: Deliver> {
+    shared: Arc<Shared<T>>,
+    work: Option<Work<T, R>>,
+    more: fn(&T) -> bool,
+}
+
+impl<T: Send + 'static, R: Deliver> Job<T, R> {
+    pub fn new(shared: &Arc<Shared<T>>, more: fn(&T) -> bool, work: impl FnOnce(&mut T) -> crate::error::Result<R> + Send + 'static) -> Self {
+        Job { shared: shared.clone(), work: Some(Box::new(work)), more }
+    }
+}
+
+impl<T: Send + 'static, R: Deliver> Task for Job<T, R> {
+    type Output = R;
+    type JsValue = R::Js;
+
+    fn compute(&mut self) -> napi::Result<R> {
+        let work = self.work.take().ok_or_else(|| to_napi(Error::internal("job ran twice")))?;
+        self.shared.run(work, self.more).map_err(to_napi)
+    }
+
+    fn resolve(&mut self, env: Env, output: R) -> napi::Result<R::Js> {
+        output.deliver(env)
+    }
+}

@@ -1,0 +1,45 @@
+//! `encrypt(buffer)` / `decrypt(buffer)`: whole buffers, off the JS thread.
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use super::job::to_napi;
+use crate::envelope::{Decryptor, Encryptor};
+use crate::transform::Pump;
+
+pub struct OneShot {
+    input: Buffer,
+    password: String,
+    encrypt: Option<u32>,
+}
+
+impl Task for OneShot {
+    type Output = Vec<u8>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> napi::Result<Vec<u8>> {
+        let run = || match self.encrypt {
+            Some(level) => Pump::new(Encryptor::new(&self.password, level)?).run_all(&self.input),
+            None => Pump::new(Decryptor::new(&self.password)).run_all(&self.input),
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(result) => result.map_err(to_napi),
+            Err(_) => Err(to_napi(crate::error::Error::internal("internal error"))),
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<Buffer> {
+        Ok(output.into())
+    }
+}
+
+#[napi(js_name = "encryptBuffer")]
+pub fn encrypt_buffer(input: Buffer, password: String, level: Option<u32>) -> AsyncTask<OneShot> {
+    AsyncTask::new(OneShot { input, password, encrypt: Some(level.unwrap_or(6)) })
+}
+
+#[napi(js_name = "decryptBuffer")]
+pub fn decrypt_buffer(input: Buffer, password: String) -> AsyncTask<OneShot> {
+    AsyncTask::new(OneShot { input, password, encrypt: None })
+}

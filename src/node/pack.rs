@@ -1,0 +1,161 @@
+//! `NativePack` and the header object shared with JS.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi_derive::napi;
+
+use super::job::{invalid_argument, to_napi, Job, Shared};
+use crate::pack::{PackOptions, Packer};
+use crate::tar::{type_from_name, type_name, Header};
+
+/// A header as JS sees it; index.js turns `mtime` into a `Date` and fills defaults.
+#[napi(object)]
+pub struct JsHeader {
+    pub name: String,
+    #[napi(js_name = "type")]
+    pub kind: Option<String>,
+    pub size: Option<f64>,
+    pub mode: Option<u32>,
+    pub uid: Option<f64>,
+    pub gid: Option<f64>,
+    /// Seconds since the epoch.
+    pub mtime: Option<f64>,
+    pub linkname: Option<String>,
+    pub uname: Option<String>,
+    pub gname: Option<String>,
+    pub devmajor: Option<u32>,
+    pub devminor: Option<u32>,
+    pub pax: Option<HashMap<String, String>>,
+}
+
+fn whole(value: Option<f64>, what: &str) -> napi::Result<u64> {
+    match value {
+        None => Ok(0),
+        Some(v) if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 => Ok(v as u64),
+        Some(v) => Err(invalid_argument(format!("header.{what} must be a non-negative integer, got {v}"))),
+    }
+}
+
+impl JsHeader {
+    pub fn into_core(self) -> napi::Result<Header> {
+        let typeflag = match self.kind.as_deref() {
+            None => b'0',
+            Some(kind) => type_from_name(kind).ok_or_else(|| invalid_argument(format!("Unknown entry type {kind:?}")))?,
+        };
+        let mtime = self.mtime.unwrap_or(0.0);
+        if !mtime.is_finite() {
+            return Err(invalid_argument("header.mtime is not a valid date"));
+        }
+        let mut pax: Vec<(String, String)> = self.pax.unwrap_or_default().into_iter().collect();
+        pax.sort();
+        Ok(Header {
+            name: self.name,
+            typeflag,
+            size: whole(self.size, "size")?,
+            mode: self.mode.unwrap_or(if typeflag == b'5' { 0o755 } else { 0o644 }),
+            uid: whole(self.uid, "uid")?,
+            gid: whole(self.gid, "gid")?,
+            mtime: mtime.floor() as i64,
+            linkname: self.linkname.filter(|l| !l.is_empty()),
+            uname: self.uname.unwrap_or_default(),
+            gname: self.gname.unwrap_or_default(),
+            devmajor: self.devmajor.unwrap_or(0),
+            devminor: self.devminor.unwrap_or(0),
+            pax,
+        })
+    }
+
+    pub fn from_core(h: Header) -> Self {
+        let pax = if h.pax.is_empty() { None } else { Some(h.pax.into_iter().collect()) };
+        JsHeader {
+            kind: type_name(h.typeflag).map(String::from),
+            name: h.name,
+            size: Some(h.size as f64),
+            mode: Some(h.mode),
+            uid: Some(h.uid as f64),
+            gid: Some(h.gid as f64),
+            mtime: Some(h.mtime as f64),
+            linkname: h.linkname,
+            uname: Some(h.uname),
+            gname: Some(h.gname),
+            devmajor: Some(h.devmajor),
+            devminor: Some(h.devminor),
+            pax,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct PackConfig {
+    /// gzip level; absent for a plain tar.
+    pub gzip: Option<u32>,
+    pub staging_memory: Option<f64>,
+    pub staging_dir: Option<String>,
+}
+
+type Step = AsyncTask<Job<Packer, Vec<u8>>>;
+
+#[napi]
+pub struct NativePack {
+    shared: Arc<Shared<Packer>>,
+}
+
+#[napi]
+impl NativePack {
+    #[napi(constructor)]
+    pub fn new(config: PackConfig) -> napi::Result<Self> {
+        let options = PackOptions {
+            gzip: config.gzip,
+            stage_memory: whole(config.staging_memory.or(Some(4.0 * 1048576.0)), "stagingMemory")? as usize,
+            stage_dir: config.staging_dir.map(Into::into),
+        };
+        Ok(NativePack { shared: Shared::new(Packer::new(options).map_err(to_napi)?) })
+    }
+
+    /// Starts an entry; with `data`, also writes it and ends the entry in the same call.
+    #[napi]
+    pub fn begin(&self, header: JsHeader, known_size: bool, data: Option<Buffer>) -> napi::Result<Step> {
+        let header = header.into_core()?;
+        Ok(AsyncTask::new(Job::new(&self.shared, Packer::has_more, move |p| {
+            let mut out = p.begin(header, known_size)?;
+            if let Some(data) = data {
+                out.extend(p.write(&data)?);
+                out.extend(p.end()?);
+            }
+            Ok(out)
+        })))
+    }
+
+    #[napi]
+    pub fn write(&self, chunk: Buffer) -> Step {
+        AsyncTask::new(Job::new(&self.shared, Packer::has_more, move |p| p.write(&chunk)))
+    }
+
+    /// Ends the current entry (a staged entry then drains through `pull`).
+    #[napi]
+    pub fn end(&self) -> Step {
+        AsyncTask::new(Job::new(&self.shared, Packer::has_more, |p| p.end()))
+    }
+
+    #[napi]
+    pub fn pull(&self) -> Step {
+        AsyncTask::new(Job::new(&self.shared, Packer::has_more, |p| p.step()))
+    }
+
+    #[napi]
+    pub fn finalize(&self) -> Step {
+        AsyncTask::new(Job::new(&self.shared, Packer::has_more, |p| p.finalize()))
+    }
+
+    #[napi]
+    pub fn has_more(&self) -> bool {
+        self.shared.has_more()
+    }
+
+    #[napi]
+    pub fn abort(&self) {
+        self.shared.abort()
+    }
+}

@@ -1,0 +1,117 @@
+//! `NativeTransform`: gzip, gunzip, encrypt and decrypt behind one push/end/pull interface.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi_derive::napi;
+
+use super::job::{to_napi, Job, Shared};
+use crate::envelope::{Decryptor, Encryptor};
+use crate::error::Result;
+use crate::gzip::{GzipDecoder, GzipEncoder};
+use crate::transform::{Pump, Transform};
+
+pub enum ByteTransform {
+    Gzip(GzipEncoder),
+    Gunzip(GzipDecoder),
+    Encrypt(Encryptor),
+    Decrypt(Decryptor),
+}
+
+impl Transform for ByteTransform {
+    type Out = Vec<u8>;
+
+    fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
+        match self {
+            ByteTransform::Gzip(t) => t.write(input, out),
+            ByteTransform::Gunzip(t) => t.write(input, out),
+            ByteTransform::Encrypt(t) => t.write(input, out),
+            ByteTransform::Decrypt(t) => t.write(input, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        match self {
+            ByteTransform::Gzip(t) => t.finish(out),
+            ByteTransform::Gunzip(t) => t.finish(out),
+            ByteTransform::Encrypt(t) => t.finish(out),
+            ByteTransform::Decrypt(t) => t.finish(out),
+        }
+    }
+
+    fn has_buffered(&self) -> bool {
+        match self {
+            ByteTransform::Gzip(t) => t.has_buffered(),
+            ByteTransform::Gunzip(t) => t.has_buffered(),
+            ByteTransform::Encrypt(t) => t.has_buffered(),
+            ByteTransform::Decrypt(t) => t.has_buffered(),
+        }
+    }
+}
+
+type Core = Pump<ByteTransform>;
+type Step = AsyncTask<Job<Core, Vec<u8>>>;
+
+#[napi]
+pub struct NativeTransform {
+    shared: Arc<Shared<Core>>,
+}
+
+fn level(level: Option<u32>) -> u32 {
+    level.unwrap_or(6)
+}
+
+#[napi]
+impl NativeTransform {
+    fn wrap(t: ByteTransform) -> Self {
+        NativeTransform { shared: Shared::new(Pump::new(t)) }
+    }
+
+    #[napi(factory)]
+    pub fn gzip(level_: Option<u32>) -> napi::Result<Self> {
+        Ok(Self::wrap(ByteTransform::Gzip(GzipEncoder::new(level(level_)).map_err(to_napi)?)))
+    }
+
+    #[napi(factory)]
+    pub fn gunzip() -> Self {
+        Self::wrap(ByteTransform::Gunzip(GzipDecoder::new()))
+    }
+
+    #[napi(factory)]
+    pub fn encrypt(password: String, level_: Option<u32>) -> napi::Result<Self> {
+        Ok(Self::wrap(ByteTransform::Encrypt(Encryptor::new(&password, level(level_)).map_err(to_napi)?)))
+    }
+
+    #[napi(factory)]
+    pub fn decrypt(password: String) -> Self {
+        Self::wrap(ByteTransform::Decrypt(Decryptor::new(&password)))
+    }
+
+    /// Queues a chunk and runs one bounded step.
+    #[napi]
+    pub fn push(&self, chunk: Buffer) -> Step {
+        AsyncTask::new(Job::new(&self.shared, Core::has_more, move |core| core.push(&chunk)))
+    }
+
+    /// Ends the input and runs one bounded step.
+    #[napi]
+    pub fn end(&self) -> Step {
+        AsyncTask::new(Job::new(&self.shared, Core::has_more, |core| core.end()))
+    }
+
+    /// Runs one more bounded step; call while `hasMore()`.
+    #[napi]
+    pub fn pull(&self) -> Step {
+        AsyncTask::new(Job::new(&self.shared, Core::has_more, |core| core.step()))
+    }
+
+    #[napi]
+    pub fn has_more(&self) -> bool {
+        self.shared.has_more()
+    }
+
+    #[napi]
+    pub fn abort(&self) {
+        self.shared.abort()
+    }
+}
