@@ -1,0 +1,213 @@
+'use strict'
+
+const { Readable, Writable, addAbortSignal } = require('node:stream')
+const { NativeExtract } = require('../binding.js')
+const { Coalescer, toBuffer } = require('./coalesce')
+const { fromNative, abortedError, destroyReason, invalidArgument } = require('./errors')
+const header = require('./header')
+
+function gzipMode(gzip) {
+  if (gzip === undefined || gzip === 'auto') return 'auto'
+  if (gzip === true) return 'always'
+  if (gzip === false) return 'never'
+  throw invalidArgument("gzip must be 'auto', true or false")
+}
+
+function nativeLimits(limits = {}) {
+  const names = ['maxMetaBytes', 'maxPathBytes', 'maxComponentBytes', 'maxDepth', 'maxEntries', 'maxEntryBytes', 'maxTotalBytes']
+  const out = {}
+  for (const name of names) if (limits[name] !== undefined) out[name] = limits[name]
+  return out
+}
+
+// One archive entry's bytes, as tar-stream hands them out. `header` is set for iteration.
+class EntryStream extends Readable {
+  constructor(hdr) {
+    super({ highWaterMark: 1 << 20 })
+    this.header = hdr
+    this._readWaiter = null
+  }
+
+  _read() {
+    const waiter = this._readWaiter
+    this._readWaiter = null
+    if (waiter) waiter()
+  }
+
+  // Resolves once the consumer wants more (or the stream is gone).
+  _wait() {
+    return new Promise((resolve) => (this._readWaiter = resolve))
+  }
+
+  _destroy(err, callback) {
+    this._read()
+    callback(err)
+  }
+}
+
+// tar-stream's Extract: write archive bytes in, get 'entry' (header, stream, next) events.
+class Extract extends Writable {
+  constructor(options = {}) {
+    super({ highWaterMark: 1 << 20 })
+    const policy = options.policy ?? 'permissive'
+    this._native = new NativeExtract({
+      gzip: gzipMode(options.gzip),
+      policy,
+      allowLinks: !!options.allowLinks,
+      limits: nativeLimits(options.limits),
+    })
+    this._pending = new Coalescer()
+    this._entry = null
+    this._nextCalled = null
+    if (options.signal) addAbortSignal(options.signal, this)
+  }
+
+  _write(chunk, encoding, callback) {
+    let ready
+    try {
+      ready = this._pending.add(toBuffer(chunk, encoding))
+    } catch (err) {
+      return callback(err)
+    }
+    if (!ready) return callback()
+    this._run(() => this._native.push(ready)).then(() => callback(), (err) => this._fail(err, callback))
+  }
+
+  _final(callback) {
+    const finish = async () => {
+      if (this._pending.length) {
+        const rest = this._pending.take()
+        await this._run(() => this._native.push(rest))
+      }
+      await this._run(() => this._native.end())
+    }
+    finish().then(() => callback(), (err) => this._fail(err, callback))
+  }
+
+  async _run(call) {
+    let events = await call()
+    for (;;) {
+      for (const event of events) {
+        if (this.destroyed) return
+        await this._onEvent(event)
+      }
+      if (this.destroyed || !this._native.hasMore()) return
+      events = await this._native.pull()
+    }
+  }
+
+  async _onEvent(event) {
+    switch (event.kind) {
+      case 'header': {
+        const hdr = header.fromNative(event.header)
+        const entry = new EntryStream(hdr)
+        this._entry = entry
+        let resolveNext
+        this._nextCalled = new Promise((resolve) => (resolveNext = resolve))
+        let called = false
+        const next = (err) => {
+          if (called) return
+          called = true
+          if (err) this.destroy(err)
+          if (!entry.readableEnded) entry.resume() // unread data is skipped, as in tar-stream
+          resolveNext()
+        }
+        if (!this.emit('entry', hdr, entry, next)) next()
+        break
+      }
+      case 'data': {
+        const entry = this._entry
+        if (!entry.destroyed && !entry.push(event.data)) await entry._wait()
+        break
+      }
+      case 'end-entry': {
+        this._entry.push(null)
+        await this._nextCalled
+        this._entry = null
+        break
+      }
+    }
+  }
+
+  _fail(err, callback) {
+    if (!this.destroyed) callback(fromNative(err))
+  }
+
+  _destroy(err, callback) {
+    const reason = destroyReason(err)
+    this._native.abort()
+    const entry = this._entry
+    if (entry && !entry.destroyed) {
+      entry.destroy(entry.listenerCount('error') ? reason || abortedError() : null)
+    }
+    callback(reason)
+  }
+
+  [Symbol.asyncIterator]() {
+    return entryIterator(this)
+  }
+}
+
+// `for await (const entry of extract)`: each entry is its stream, with `entry.header`.
+// Moving to the next entry skips whatever the previous one left unread.
+function entryIterator(extract) {
+  const queue = []
+  let waiting = null
+  let failure = null
+  let finished = false
+  let previousNext = null
+
+  const wake = () => {
+    if (!waiting) return
+    const { resolve, reject } = waiting
+    waiting = null
+    if (queue.length) resolve({ value: take(), done: false })
+    else if (failure) reject(failure)
+    else if (finished) resolve({ value: undefined, done: true })
+  }
+  const take = () => {
+    const { entry, next } = queue.shift()
+    previousNext = next
+    return entry
+  }
+  extract.on('entry', (hdr, entry, next) => {
+    queue.push({ entry, next })
+    wake()
+  })
+  extract.on('error', (err) => {
+    failure = err
+    wake()
+  })
+  extract.on('finish', () => {
+    finished = true
+    wake()
+  })
+  extract.on('close', () => {
+    if (!finished && !failure) failure = abortedError()
+    wake()
+  })
+
+  return {
+    next() {
+      if (previousNext) {
+        previousNext()
+        previousNext = null
+      }
+      if (queue.length) return Promise.resolve({ value: take(), done: false })
+      if (failure) return Promise.reject(failure)
+      if (finished) return Promise.resolve({ value: undefined, done: true })
+      return new Promise((resolve, reject) => {
+        waiting = { resolve, reject }
+      })
+    },
+    return() {
+      if (!finished) extract.destroy()
+      return Promise.resolve({ value: undefined, done: true })
+    },
+    [Symbol.asyncIterator]() {
+      return this
+    },
+  }
+}
+
+module.exports = { Extract }

@@ -1,0 +1,209 @@
+'use strict'
+
+const { Readable, Writable, addAbortSignal } = require('node:stream')
+const { NativePack } = require('../binding.js')
+const { Coalescer, toBuffer } = require('./coalesce')
+const { fromNative, abortedError, destroyReason, backupError, invalidArgument } = require('./errors')
+const header = require('./header')
+
+function gzipLevel(gzip) {
+  if (gzip === undefined || gzip === false || gzip === null) return undefined
+  if (gzip === true) return 6
+  const level = typeof gzip === 'object' ? gzip.level ?? 6 : gzip
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw invalidArgument('gzip level must be an integer 0-9')
+  return level
+}
+
+// tar-stream's Pack: entries are written in the order `entry()` is called; each runs its
+// native calls one after another through `_serial`.
+class Pack extends Readable {
+  constructor(options = {}) {
+    super({ highWaterMark: 1 << 20 })
+    this._native = new NativePack({
+      gzip: gzipLevel(options.gzip),
+      stagingMemory: options.stagingMemory,
+      stagingDir: options.stagingDir,
+    })
+    this._queue = Promise.resolve()
+    this._pushOk = true
+    this._readWaiter = null
+    this._finalized = false
+    this._sinks = new Set()
+    if (options.signal) addAbortSignal(options.signal, this)
+  }
+
+  entry(hdr, data, callback) {
+    if (typeof data === 'function') [callback, data] = [data, undefined]
+    callback = callback || (() => {})
+    if (this._finalized) {
+      const err = backupError('E_INVALID_STATE', 'entry() called after finalize()')
+      process.nextTick(callback, err)
+      this.destroy(err)
+      return new Writable({ write: (c, e, cb) => cb(err) })
+    }
+    let native
+    try {
+      native = header.toNative(hdr)
+      if (data !== undefined && data !== null) {
+        data = toBuffer(data, 'utf8')
+        if (native.size !== undefined && native.size !== data.length && !header.NO_DATA_TYPES.has(native.type)) {
+          throw backupError('E_SIZE_MISMATCH', `Entry ${JSON.stringify(hdr.name)} declared a size of ${native.size} bytes but its data has ${data.length}`)
+        }
+        if (native.size === undefined) native.size = data.length
+      }
+    } catch (err) {
+      process.nextTick(callback, err)
+      this.destroy(err)
+      return new Writable({ write: (c, e, cb) => cb(err) })
+    }
+    const noData = header.NO_DATA_TYPES.has(native.type)
+    const whole = noData || (data !== undefined && data !== null)
+    const sink = new EntrySink(this, whole)
+    this._sinks.add(sink)
+    const done = this._serial(async () => {
+      if (data !== undefined && data !== null) {
+        await this._call(() => this._native.begin(native, true, data))
+        sink.end()
+      } else if (noData) {
+        await this._call(() => this._native.begin(native, true, Buffer.alloc(0)))
+        sink.end()
+      } else {
+        await this._call(() => this._native.begin(native, native.size !== undefined))
+        sink._activate()
+        await sink._done
+      }
+    })
+    done.then(
+      () => {
+        this._sinks.delete(sink)
+        callback(null)
+      },
+      (err) => {
+        this._sinks.delete(sink)
+        callback(err)
+        this.destroy(err)
+      },
+    )
+    return sink
+  }
+
+  finalize() {
+    if (this._finalized) return
+    this._finalized = true
+    this._serial(async () => {
+      await this._call(() => this._native.finalize())
+      this.push(null)
+    }).catch((err) => this.destroy(err))
+  }
+
+  _serial(task) {
+    const run = this._queue.then(() => {
+      if (this.destroyed) throw this._abortReason()
+      return task()
+    })
+    this._queue = run.catch(() => {})
+    return run
+  }
+
+  // A native call, then the follow-up calls a staged entry needs, respecting backpressure.
+  async _call(call) {
+    let out
+    try {
+      out = await call()
+      for (;;) {
+        if (this.destroyed) throw this._abortReason()
+        if (out.length) this._pushOk = this.push(out)
+        if (!this._native.hasMore()) return
+        if (!this._pushOk) await new Promise((resolve) => (this._readWaiter = resolve))
+        if (this.destroyed) throw this._abortReason()
+        out = await this._native.pull()
+      }
+    } catch (err) {
+      throw fromNative(err)
+    }
+  }
+
+  _abortReason() {
+    return this._destroyError || abortedError()
+  }
+
+  _read() {
+    this._pushOk = true
+    const waiter = this._readWaiter
+    this._readWaiter = null
+    if (waiter) waiter()
+  }
+
+  _destroy(err, callback) {
+    const reason = destroyReason(err)
+    this._destroyError = reason
+    this._native.abort()
+    for (const sink of this._sinks) sink.destroy(sink.listenerCount('error') ? reason || abortedError() : null)
+    const waiter = this._readWaiter
+    this._readWaiter = null
+    if (waiter) waiter()
+    callback(reason)
+  }
+}
+
+// The Writable returned by `pack.entry()` for streamed entries.
+class EntrySink extends Writable {
+  // `whole`: the entry was given all its data up front; the sink only reports completion.
+  constructor(pack, whole) {
+    super({ highWaterMark: 1 << 20 })
+    this._pack = pack
+    this._whole = whole
+    this._pending = new Coalescer()
+    this._active = new Promise((resolve) => (this._activate = resolve))
+    this._done = new Promise((resolve, reject) => {
+      this._resolveDone = resolve
+      this._rejectDone = reject
+    })
+    this._done.catch(() => {})
+  }
+
+  _write(chunk, encoding, callback) {
+    if (this._whole) return callback(backupError('E_INVALID_STATE', 'This entry was given its data in entry()'))
+    let ready
+    try {
+      ready = this._pending.add(toBuffer(chunk, encoding))
+    } catch (err) {
+      return callback(err)
+    }
+    if (!ready) return callback()
+    this._active
+      .then(() => this._pack._call(() => this._pack._native.write(ready)))
+      .then(() => callback(), (err) => this._fail(err, callback))
+  }
+
+  _final(callback) {
+    if (this._whole) return callback()
+    this._active
+      .then(async () => {
+        if (this._pending.length) {
+          const rest = this._pending.take()
+          await this._pack._call(() => this._pack._native.write(rest))
+        }
+        await this._pack._call(() => this._pack._native.end())
+      })
+      .then(
+        () => {
+          callback()
+          this._resolveDone()
+        },
+        (err) => this._fail(err, callback),
+      )
+  }
+
+  _fail(err, callback) {
+    this._rejectDone(err)
+    callback(err)
+  }
+
+  _destroy(err, callback) {
+    this._rejectDone(destroyReason(err) || abortedError())
+    callback(destroyReason(err))
+  }
+}
+
+module.exports = { Pack }
