@@ -1,0 +1,110 @@
+'use strict'
+
+const { Readable, Writable } = require('node:stream')
+const { pipeline } = require('node:stream/promises')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+// A small deterministic PRNG so random splits are reproducible.
+function rng(seed) {
+  let s = seed >>> 0 || 1
+  return () => {
+    s ^= s << 13
+    s >>>= 0
+    s ^= s >>> 17
+    s ^= s << 5
+    s >>>= 0
+    return s / 0x100000000
+  }
+}
+
+// The same bytes cut three ways: whole, one byte at a time, and in random pieces.
+function splits(buf, seed = 7) {
+  const random = []
+  const next = rng(seed + buf.length)
+  for (let i = 0; i < buf.length; ) {
+    const n = 1 + Math.floor(next() * Math.min(buf.length - i, 70000))
+    random.push(buf.subarray(i, i + n))
+    i += n
+  }
+  const bytes = []
+  for (let i = 0; i < buf.length; i++) bytes.push(buf.subarray(i, i + 1))
+  return { whole: [buf], random, bytes }
+}
+
+// Chunkings to run for an input: one byte at a time only where that stays quick.
+function chunkings(buf, maxBytewise = 64 * 1024) {
+  const all = splits(buf)
+  if (buf.length > maxBytewise) delete all.bytes
+  return Object.entries(all)
+}
+
+function fromChunks(chunks) {
+  return Readable.from(chunks, { objectMode: false })
+}
+
+async function collect(stream) {
+  const chunks = []
+  for await (const c of stream) chunks.push(c)
+  return Buffer.concat(chunks)
+}
+
+// Runs chunks through a transform; resolves with the output or rejects with the error.
+async function through(transform, chunks) {
+  const out = []
+  await pipeline(
+    fromChunks(chunks),
+    transform,
+    new Writable({
+      write(c, e, cb) {
+        out.push(c)
+        cb()
+      },
+    }),
+  )
+  return Buffer.concat(out)
+}
+
+// Settles to the error a promise rejects with (fails the test if it resolves).
+async function rejection(promise) {
+  try {
+    await promise
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a rejection, but it resolved')
+}
+
+function run(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { maxBuffer: 1 << 30, ...options })
+  if (r.error) throw r.error
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`)
+  return r.stdout
+}
+
+function tmpdir(prefix = 'bn-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+// Lists an archive with our extract: [{ name, type, size, linkname, data }]
+async function listArchive(extract, chunks) {
+  const entries = []
+  const done = (async () => {
+    for await (const entry of extract) {
+      const data = await collect(entry)
+      const h = entry.header
+      entries.push({ name: h.name, type: h.type, size: h.size, linkname: h.linkname, data })
+    }
+  })()
+  await pipeline(fromChunks(chunks), extract)
+  await done
+  return entries
+}
+
+function openFds() {
+  return fs.readdirSync('/proc/self/fd').length
+}
+
+module.exports = { rng, splits, chunkings, fromChunks, collect, through, rejection, run, tmpdir, listArchive, openFds }
