@@ -98,8 +98,7 @@ async function listArchive(extract, chunks) {
       entries.push({ name: h.name, type: h.type, size: h.size, linkname: h.linkname, data })
     }
   })()
-  await pipeline(fromChunks(chunks), extract)
-  await done
+  await Promise.all([pipeline(fromChunks(chunks), extract), done])
   return entries
 }
 

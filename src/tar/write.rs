@@ -26,6 +26,14 @@ pub fn entry_header(h: &Header) -> Result<Vec<u8>> {
     if h.name.contains('\0') || h.linkname.as_deref().unwrap_or("").contains('\0') {
         return Err(Error::new("E_PATH_INVALID", "Entry name contains a NUL byte"));
     }
+    // Directories are stored with a trailing '/', as GNU tar and Python write them.
+    let dir_name;
+    let h = if h.typeflag == b'5' && !h.name.ends_with('/') {
+        dir_name = Header { name: format!("{}/", h.name), ..h.clone() };
+        &dir_name
+    } else {
+        h
+    };
     let linkname = h.linkname.as_deref().unwrap_or("");
     let mut records = Vec::new();
     if !fits_text(&h.name, 100) {
