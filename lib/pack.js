@@ -113,9 +113,9 @@ class Pack extends Readable {
       for (;;) {
         if (this.destroyed) throw this._abortReason()
         if (out.length) this._pushOk = this.push(out)
-        if (!this._native.hasMore()) return
         if (!this._pushOk) await new Promise((resolve) => (this._readWaiter = resolve))
         if (this.destroyed) throw this._abortReason()
+        if (!this._native.hasMore()) return
         out = await this._native.pull()
       }
     } catch (err) {

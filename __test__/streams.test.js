@@ -1,0 +1,166 @@
+'use strict'
+
+const fs = require('node:fs')
+const zlib = require('node:zlib')
+const { Readable, Writable } = require('node:stream')
+const { pipeline } = require('node:stream/promises')
+const { setTimeout: sleep } = require('node:timers/promises')
+const lib = require('..')
+const { collect, rejection, tmpdir, openFds } = require('./helpers')
+
+// An endless source of compressible bytes.
+function endless() {
+  const chunk = Buffer.alloc(256 * 1024, 'abcdefgh')
+  return new Readable({
+    read() {
+      this.push(chunk)
+    },
+  })
+}
+
+function slowSink(delayMs) {
+  return new Writable({
+    highWaterMark: 1024,
+    write(chunk, encoding, callback) {
+      setTimeout(callback, delayMs)
+    },
+  })
+}
+
+// Each transform with an endless source of the input it expects.
+const transforms = {
+  createGzip: [(o) => lib.createGzip(o), () => endless()],
+  createEncryptStream: [(o) => lib.createEncryptStream('pw', o), () => endless()],
+  createGunzip: [(o) => lib.createGunzip(o), () => endless().pipe(zlib.createGzip({ level: 1 }))],
+  createDecryptStream: [(o) => lib.createDecryptStream('pw', o), () => endless().pipe(lib.createEncryptStream('pw', { level: 1 }))],
+}
+
+describe('abort', () => {
+  test.each(Object.keys(transforms))('%s: its signal fails the pipeline with E_ABORTED', async (name) => {
+    const [make, source] = transforms[name]
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(), 200)
+    const err = await rejection(pipeline(source(), make({ signal: controller.signal }), slowSink(5)))
+    expect(err).toBeInstanceOf(Error)
+    expect(err.code).toBe('E_ABORTED')
+  })
+
+  test('pipeline(..., { signal }) destroys our streams with E_ABORTED', async () => {
+    const controller = new AbortController()
+    const gzip = lib.createGzip()
+    let streamError
+    gzip.on('error', (e) => (streamError = e))
+    setTimeout(() => controller.abort(), 100)
+    const err = await rejection(pipeline(endless(), gzip, slowSink(2), { signal: controller.signal }))
+    expect(err.name).toBe('AbortError')
+    expect(streamError.code).toBe('E_ABORTED')
+    expect(gzip.destroyed).toBe(true)
+  })
+
+  test('a plain destroy() closes quietly and pending work stops', async () => {
+    const gunzip = lib.createGunzip()
+    const closed = new Promise((resolve) => gunzip.on('close', resolve))
+    gunzip.write(zlib.gzipSync(Buffer.alloc(10 << 20)))
+    gunzip.destroy()
+    await closed
+    expect(gunzip.destroyed).toBe(true)
+  })
+
+  test('pack: aborting a staged entry removes its temp file', async () => {
+    const stagingDir = tmpdir('bn-abort-')
+    const before = openFds()
+    const controller = new AbortController()
+    const p = lib.pack({ gzip: true, stagingMemory: 1024, stagingDir, signal: controller.signal })
+    const sink = p.entry({ name: 'dump' })
+    const sinkError = new Promise((resolve) => sink.on('error', resolve))
+    sink.write(Buffer.alloc(4 << 20, 1))
+    await sleep(50)
+    controller.abort()
+    const err = await rejection(collect(p))
+    expect(err.code).toBe('E_ABORTED')
+    expect((await sinkError).code).toBe('E_ABORTED')
+    await sleep(50)
+    expect(fs.readdirSync(stagingDir)).toEqual([])
+    expect(openFds()).toBeLessThanOrEqual(before)
+  })
+
+  test('extract: destroy in the middle of an entry ends iteration with E_ABORTED', async () => {
+    const p = lib.pack()
+    p.entry({ name: 'big', size: 8 << 20 }, Buffer.alloc(8 << 20))
+    p.entry({ name: 'next' }, 'x')
+    p.finalize()
+    const bytes = await collect(p)
+    const ex = lib.extract()
+    const iterate = (async () => {
+      for await (const entry of ex) {
+        let seen = 0
+        for await (const chunk of entry) {
+          seen += chunk.length
+          if (seen > 1 << 20) ex.destroy(new DOMException('stop', 'AbortError'))
+        }
+      }
+    })()
+    ex.on('error', () => {})
+    ex.end(bytes)
+    const err = await rejection(iterate)
+    expect(err.code).toBe('E_ABORTED')
+  })
+})
+
+describe('backpressure', () => {
+  test('gunzip of a 256 MiB expansion holds a bounded amount for a paused reader', async () => {
+    const size = 256 << 20
+    const gz = zlib.gzipSync(Buffer.alloc(size))
+    const gunzip = lib.createGunzip()
+    gunzip.end(gz)
+    await sleep(300)
+    expect(gunzip.readableLength).toBeLessThanOrEqual(4 << 20)
+    let total = 0
+    for await (const chunk of gunzip) {
+      total += chunk.length
+      if (total < 8 << 20) await sleep(1)
+    }
+    expect(total).toBe(size)
+  })
+
+  test('a deliberately slow consumer pauses pack and still gets every byte', async () => {
+    const chunk = require('node:crypto').randomBytes(1 << 20) // incompressible: output keeps pace with input
+    const p = lib.pack({ gzip: { level: 1 } })
+    const sink = p.entry({ name: 'stream', size: 64 << 20 })
+    let writes = 0
+    let refused = false
+    const produce = (async () => {
+      for (let i = 0; i < 64; i++) {
+        writes++
+        if (!sink.write(chunk)) {
+          refused = true
+          await new Promise((resolve) => sink.once('drain', resolve))
+        }
+      }
+      sink.end()
+      p.finalize()
+    })()
+    await sleep(300)
+    expect(refused).toBe(true)
+    expect(writes).toBeLessThan(64)
+    expect(p.readableLength).toBeLessThanOrEqual(4 << 20)
+    const out = []
+    for await (const c of p) {
+      out.push(c)
+      await sleep(2)
+    }
+    await produce
+    const entries = []
+    const ex = lib.extract()
+    ex.on('entry', (h, s, next) => {
+      collect(s).then((d) => {
+        let same = true
+        for (let i = 0; i < d.length; i += chunk.length) same = same && d.subarray(i, i + chunk.length).equals(chunk)
+        entries.push([h.name, d.length, same])
+        next()
+      })
+    })
+    await pipeline(Readable.from(out), ex)
+    expect(entries).toEqual([['stream', 64 << 20, true]])
+  })
+})
