@@ -11,4 +11,5 @@ pub mod stage;
 pub mod tar;
 pub mod transform;
 
+#[cfg(feature = "node")]
 mod node;

@@ -1,0 +1,321 @@
+//! Core pipelines fed whole, one byte at a time and in uneven splits must agree.
+
+use std::io::{Read, Write};
+
+use backup_native::envelope::{Decryptor, Encryptor};
+use backup_native::error::{Error, Result};
+use backup_native::extract::{Extractor, GzipMode};
+use backup_native::gzip::{GzipDecoder, GzipEncoder};
+use backup_native::pack::{PackOptions, Packer};
+use backup_native::policy::{Limits, Mode};
+use backup_native::tar::{Event, Header};
+use backup_native::transform::{Pump, Transform};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+fn sample(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    (0..len).map(|i| if i % 3 == 0 { rng.gen() } else { b'a' + (i % 7) as u8 }).collect()
+}
+
+/// Runs `input` through a fresh transform in pieces given by `cuts`.
+fn feed<T: Transform>(make: &dyn Fn() -> T, input: &[u8], piece: &mut dyn FnMut(usize) -> usize) -> Result<T::Out>
+where
+    T::Out: Extend<<T::Out as IntoIterator>::Item> + IntoIterator,
+{
+    let mut pump = Pump::new(make());
+    let mut out = T::Out::default();
+    let mut pos = 0;
+    while pos < input.len() {
+        let n = piece(input.len() - pos).min(input.len() - pos);
+        out.extend(pump.push(&input[pos..pos + n])?);
+        while pump.has_more() {
+            out.extend(pump.step()?);
+        }
+        pos += n;
+    }
+    out.extend(pump.end()?);
+    while pump.has_more() {
+        out.extend(pump.step()?);
+    }
+    Ok(out)
+}
+
+/// The same input whole, bytewise and in random pieces; all three results must be equal.
+fn all_splits<T: Transform>(make: &dyn Fn() -> T, input: &[u8]) -> Result<T::Out>
+where
+    T::Out: Extend<<T::Out as IntoIterator>::Item> + IntoIterator + PartialEq + std::fmt::Debug + Normalize,
+{
+    let whole = feed(make, input, &mut |rest| rest).map(Normalize::normalize);
+    let mut rng = SmallRng::seed_from_u64(input.len() as u64);
+    let random = feed(make, input, &mut |rest| rng.gen_range(1..=rest.min(9000))).map(Normalize::normalize);
+    let bytewise =
+        if input.len() <= 200_000 { Some(feed(make, input, &mut |_| 1).map(Normalize::normalize)) } else { None };
+    match (&whole, &random) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "whole vs random split"),
+        (Err(a), Err(b)) => assert_eq!(a.code, b.code, "whole vs random split"),
+        _ => panic!("whole {:?} vs random {:?}", whole.as_ref().err(), random.as_ref().err()),
+    }
+    if let Some(bytewise) = bytewise {
+        match (&whole, &bytewise) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "whole vs bytewise"),
+            (Err(a), Err(b)) => assert_eq!(a.code, b.code, "whole vs bytewise"),
+            _ => panic!("whole {:?} vs bytewise {:?}", whole.as_ref().err(), bytewise.as_ref().err()),
+        }
+    }
+    whole
+}
+
+/// Output in a form that does not depend on where steps ended: data events merged.
+trait Normalize {
+    fn normalize(self) -> Self;
+}
+
+impl Normalize for Vec<u8> {
+    fn normalize(self) -> Self {
+        self
+    }
+}
+
+impl Normalize for Vec<Event> {
+    fn normalize(self) -> Self {
+        let mut out: Vec<Event> = Vec::new();
+        for event in self {
+            match (out.last_mut(), event) {
+                (Some(Event::Data(last)), Event::Data(more)) => last.extend(more),
+                (_, event) => out.push(event),
+            }
+        }
+        out
+    }
+}
+
+fn gzip(data: &[u8], level: u32) -> Vec<u8> {
+    Pump::new(GzipEncoder::new(level).unwrap()).run_all(data).unwrap()
+}
+
+#[test]
+fn gzip_round_trip_and_flate2_interop() {
+    for len in [0, 1, 511, 70_000, 3 << 20] {
+        let data = sample(len, 1);
+        let ours = gzip(&data, 6);
+        let mut back = Vec::new();
+        flate2::read::MultiGzDecoder::new(&ours[..]).read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+
+        let mut theirs = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+        theirs.write_all(&data).unwrap();
+        let theirs = theirs.finish().unwrap();
+        let mut two_members = theirs.clone();
+        two_members.extend_from_slice(&ours);
+        two_members.extend_from_slice(&[0; 100]);
+        let decoded = all_splits(&GzipDecoder::new, &two_members).unwrap();
+        assert_eq!(decoded.len(), 2 * len);
+        assert!(decoded[..len] == data[..] && decoded[len..] == data[..]);
+    }
+}
+
+#[test]
+fn gzip_errors_do_not_depend_on_splits() {
+    let gz = gzip(&sample(100_000, 2), 6);
+    let mut crc = gz.clone();
+    let n = crc.len();
+    crc[n - 8] ^= 1;
+    let mut garbage = gz.clone();
+    garbage.extend_from_slice(&[0, 0, 1]);
+    for (input, code) in [
+        (crc, "E_GZIP_CRC"),
+        (garbage, "E_GZIP_TRAILING_GARBAGE"),
+        (gz[..n - 1].to_vec(), "E_TRUNCATED"),
+        (b"not gzip".to_vec(), "E_NOT_GZIP"),
+        (vec![], "E_EMPTY_INPUT"),
+    ] {
+        assert_eq!(all_splits(&GzipDecoder::new, &input).unwrap_err().code, code);
+    }
+}
+
+#[test]
+fn envelope_round_trip_wrong_password_and_truncation() {
+    for len in [0, 1, 16, 65_536, 1 << 20] {
+        let data = sample(len, 3);
+        let env = Pump::new(Encryptor::new("pässword", 6).unwrap()).run_all(&data).unwrap();
+        assert_eq!(all_splits(&|| Decryptor::new("pässword"), &env).unwrap(), data);
+        let err = all_splits(&|| Decryptor::new("wrong"), &env).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), ("E_BAD_PASSWORD", "File cannot be imported"));
+    }
+    let env = Pump::new(Encryptor::with_salt_iv("pw", 6, [7; 32]).unwrap()).run_all(b"hello world").unwrap();
+    for cut in 0..env.len() {
+        let err = Pump::new(Decryptor::new("pw")).run_all(&env[..cut]).unwrap_err();
+        assert_eq!(err.code, if cut < 32 { "E_ENC_HEADER_TRUNCATED" } else { "E_TRUNCATED" }, "cut {cut}");
+    }
+}
+
+fn header(name: &str, size: u64) -> Header {
+    Header { name: name.into(), typeflag: b'0', size, mode: 0o644, mtime: 1_700_000_000, ..Default::default() }
+}
+
+fn pack(entries: &[(Header, Option<Vec<u8>>)], gzip: Option<u32>) -> Vec<u8> {
+    let mut p = Packer::new(PackOptions { gzip, stage_memory: 1000, stage_dir: None }).unwrap();
+    let mut out = Vec::new();
+    for (h, data) in entries {
+        let known = data.as_ref().map_or(true, |d| d.len() as u64 == h.size);
+        out.extend(p.begin(h.clone(), known).unwrap());
+        if let Some(data) = data {
+            for piece in data.chunks(777) {
+                out.extend(p.write(piece).unwrap());
+            }
+        }
+        out.extend(p.end().unwrap());
+        while p.has_more() {
+            out.extend(p.step().unwrap());
+        }
+    }
+    out.extend(p.finalize().unwrap());
+    out
+}
+
+fn extractor(mode: Mode) -> impl Fn() -> Extractor {
+    move || Extractor::new(GzipMode::Auto, mode, Limits::default())
+}
+
+fn listing(events: &[Event]) -> Vec<(String, u64, usize)> {
+    let mut out = Vec::new();
+    for e in events {
+        match e {
+            Event::Header(h) => out.push((h.name.clone(), h.size, 0)),
+            Event::Data(d) => out.last_mut().unwrap().2 += d.len(),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn pack_extract_round_trip_in_every_split() {
+    let long = format!("{}/file-ü.txt", "dir".repeat(60));
+    let entries = vec![
+        (header("db.txt", 0), Some(sample(5000, 4))),
+        (header(&long, 3), Some(b"abc".to_vec())),
+        (header("empty", 0), Some(vec![])),
+        (Header { typeflag: b'5', ..header("folder", 0) }, None),
+    ];
+    for gzip in [None, Some(1)] {
+        let bytes = pack(&entries, gzip);
+        let events = all_splits(&extractor(Mode::Strict), &bytes).unwrap();
+        assert_eq!(
+            listing(&events),
+            vec![("db.txt".into(), 5000, 5000), (long.clone(), 3, 3), ("empty".into(), 0, 0), ("folder/".into(), 0, 0)]
+        );
+        assert_eq!(events.last(), Some(&Event::End));
+    }
+}
+
+#[test]
+fn size_mismatch_is_an_error() {
+    let mut p = Packer::new(PackOptions::default()).unwrap();
+    p.begin(header("a", 2), true).unwrap();
+    assert_eq!(p.write(b"abc").unwrap_err().code, "E_SIZE_MISMATCH");
+    let mut p = Packer::new(PackOptions::default()).unwrap();
+    p.begin(header("a", 4), true).unwrap();
+    p.write(b"abc").unwrap();
+    assert_eq!(p.end().unwrap_err().code, "E_SIZE_MISMATCH");
+}
+
+/// A raw header block with a valid checksum.
+fn block(name: &str, typeflag: u8, size: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 512];
+    b[..name.len()].copy_from_slice(name.as_bytes());
+    b[100..108].copy_from_slice(b"0000644\0");
+    b[124..124 + size.len()].copy_from_slice(size);
+    b[136..148].copy_from_slice(b"00000000000\0");
+    b[156] = typeflag;
+    b[257..265].copy_from_slice(b"ustar\x0000");
+    b[148..156].fill(b' ');
+    let sum: u32 = b.iter().map(|&x| x as u32).sum();
+    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    b
+}
+
+fn octal(n: usize) -> Vec<u8> {
+    format!("{n:011o}\0").into_bytes()
+}
+
+fn with_data(mut header: Vec<u8>, data: &[u8]) -> Vec<u8> {
+    header.extend_from_slice(data);
+    header.resize(header.len() + (512 - data.len() % 512) % 512, 0);
+    header
+}
+
+fn archive(parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut out: Vec<u8> = parts.concat();
+    out.extend_from_slice(&[0; 1024]);
+    out
+}
+
+fn code(input: &[u8], mode: Mode) -> &'static str {
+    all_splits(&extractor(mode), input).map(|_| "ok").unwrap_or_else(|e: Error| e.code)
+}
+
+#[test]
+fn hostile_framing() {
+    let file = with_data(block("a", b'0', &octal(3)), b"abc");
+    let pax = |records: &[u8]| with_data(block("PaxHeader", b'x', &octal(records.len())), records);
+    let long = |kind: u8, name: &[u8]| with_data(block("././@LongLink", kind, &octal(name.len())), name);
+
+    assert_eq!(code(&archive(&[file.clone()]), Mode::Strict), "ok");
+    // PAX size wins over the ustar size: the data is read with the PAX size.
+    let pax_size = [pax(b"12 size=512\n"), with_data(block("a", b'0', &octal(3)), &[b'x'; 512])].concat();
+    assert_eq!(code(&archive(&[pax_size]), Mode::Strict), "ok");
+    for (parts, expected) in [
+        (vec![pax(b"9 path=a\n"), pax(b"9 path=b\n"), file.clone()], "E_AMBIGUOUS_HEADER"),
+        (vec![pax(b"9 path=a\n"), long(b'L', b"b\0"), file.clone()], "E_AMBIGUOUS_HEADER"),
+        (vec![long(b'L', b"b\0"), long(b'L', b"c\0"), file.clone()], "E_AMBIGUOUS_HEADER"),
+        (vec![pax(b"9 path=a\n")], "E_PAX_INVALID"),
+        (vec![pax(b"11 path=a\n"), file.clone()], "E_PAX_INVALID"),
+        (vec![pax(b"11 size=-1\n"), file.clone()], "E_PAX_INVALID"),
+        (vec![pax(b"12 path=a\0b\n"), file.clone()], "E_PAX_INVALID"),
+        (vec![with_data(block("PaxHeader", b'x', &octal(2 << 20)), b"")], "E_META_TOO_LARGE"),
+        (vec![block("d", b'5', &octal(10)), file.clone()], "E_HEADER_INVALID"),
+        (vec![block("a", b'0', &[0xff; 12]), file.clone()], "E_HEADER_INVALID"),
+        (vec![file.clone(), vec![0; 512], file.clone()], "E_HEADER_INVALID"),
+    ] {
+        assert_eq!(code(&archive(&parts), Mode::Permissive), expected, "{expected}");
+    }
+    let mut checksum = file.clone();
+    checksum[0] = b'b';
+    assert_eq!(code(&archive(&[file.clone(), checksum]), Mode::Permissive), "E_HEADER_CHECKSUM");
+    assert_eq!(code(&file, Mode::Permissive), "E_MISSING_EOA");
+    assert_eq!(code(&[archive(&[file.clone()]), b"x".to_vec()].concat(), Mode::Permissive), "E_TRAILING_DATA");
+    assert_eq!(code(&[archive(&[file.clone()]), vec![0; 9000]].concat(), Mode::Permissive), "ok");
+    let traversal = with_data(block("../x", b'0', &octal(1)), b"x");
+    assert_eq!(code(&archive(&[traversal.clone()]), Mode::Strict), "E_PATH_TRAVERSAL");
+    assert_eq!(code(&archive(&[traversal]), Mode::Permissive), "ok");
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_budget() {
+    // 1 GiB of zeros as one tar entry, compressed to about a megabyte, extracted under a 64 MiB budget.
+    let mut gz = Pump::new(GzipEncoder::new(9).unwrap());
+    let mut bomb = gz.push(&block("zeros", b'0', &octal(1 << 30))).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        bomb.extend(gz.push(&zeros).unwrap());
+    }
+    bomb.extend(gz.push(&[0; 1024]).unwrap());
+    bomb.extend(gz.end().unwrap());
+    let limits = Limits { max_total: 64 << 20, ..Limits::default() };
+    let mut pump = Pump::new(Extractor::new(GzipMode::Auto, Mode::Strict, limits));
+    let mut err = None;
+    for piece in bomb.chunks(64 * 1024) {
+        let step = pump.push(piece).and_then(|_| {
+            while pump.has_more() {
+                pump.step()?;
+            }
+            Ok(())
+        });
+        if let Err(e) = step {
+            err = Some(e);
+            break;
+        }
+    }
+    assert_eq!(err.unwrap().code, "E_LIMIT_BYTES");
+}
