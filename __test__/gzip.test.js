@@ -20,12 +20,13 @@ function sample(size, seed = 1) {
 const SIZES = [0, 1, 100, 65536, 300000]
 
 describe('createGzip', () => {
-  test.each(SIZES)('%i bytes are readable by zlib.gunzip and gzip -d', async (size) => {
+  test.each(SIZES)('%i bytes are readable by zlib.gunzip, gzip -d and pigz -d', async (size) => {
     const input = sample(size)
     for (const [how, chunks] of chunkings(input, 4096)) {
       const gz = await through(createGzip(), chunks)
       expect([how, zlib.gunzipSync(gz).equals(input)]).toEqual([how, true])
       expect(run('gzip', ['-dc'], { input: gz }).equals(input)).toBe(true)
+      expect(run('pigz', ['-dc'], { input: gz }).equals(input)).toBe(true)
     }
   })
 

@@ -116,3 +116,22 @@ pub fn padding(size: u64) -> &'static [u8] {
 pub fn end_of_archive() -> &'static [u8] {
     &ZEROS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tar::{Event, TarReader};
+
+    #[test]
+    fn pax_carries_what_ustar_cannot() {
+        let name = format!("{}/naïve.txt", "n".repeat(120));
+        let h = Header { name: name.clone(), typeflag: b'0', size: 9 << 30, mtime: -5, uid: 1 << 30, ..Default::default() };
+        let blocks = entry_header(&h).unwrap();
+        assert_eq!(blocks[156], b'x');
+        let mut reader = TarReader::new(1 << 20);
+        let mut events = Vec::new();
+        reader.write(&blocks, &mut events).unwrap();
+        let Some(Event::Header(read)) = events.first() else { panic!("no header: {events:?}") };
+        assert_eq!((read.name.as_str(), read.size, read.mtime, read.uid), (name.as_str(), 9 << 30, -5, 1 << 30));
+    }
+}
