@@ -19,6 +19,24 @@ class Coalescer {
     return this.length >= this.limit ? this.take() : null
   }
 
+  // A Writable's write: gathers `chunk`, and once enough has gathered hands it to `send`
+  // (which returns a promise) and calls back when that settles; `fail` maps errors.
+  write(chunk, encoding, callback, send, fail) {
+    let ready
+    try {
+      ready = this.add(toBuffer(chunk, encoding))
+    } catch (err) {
+      return callback(err)
+    }
+    if (!ready) return callback()
+    send(ready).then(() => callback(), (err) => fail(err, callback))
+  }
+
+  // Sends whatever is still gathered.
+  async flush(send) {
+    if (this.length) await send(this.take())
+  }
+
   take() {
     const out = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length)
     this.chunks = []

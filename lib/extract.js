@@ -2,7 +2,7 @@
 
 const { Readable, Writable, addAbortSignal } = require('node:stream')
 const { NativeExtract } = require('../binding.js')
-const { Coalescer, toBuffer } = require('./coalesce')
+const { Coalescer } = require('./coalesce')
 const { fromNative, abortedError, destroyReason, invalidArgument } = require('./errors')
 const header = require('./header')
 
@@ -63,22 +63,14 @@ class Extract extends Writable {
   }
 
   _write(chunk, encoding, callback) {
-    let ready
-    try {
-      ready = this._pending.add(toBuffer(chunk, encoding))
-    } catch (err) {
-      return callback(err)
-    }
-    if (!ready) return callback()
-    this._run(() => this._native.push(ready)).then(() => callback(), (err) => this._fail(err, callback))
+    this._pending.write(chunk, encoding, callback, this._send, (err, cb) => this._fail(err, cb))
   }
+
+  _send = (buffer) => this._run(() => this._native.push(buffer))
 
   _final(callback) {
     const finish = async () => {
-      if (this._pending.length) {
-        const rest = this._pending.take()
-        await this._run(() => this._native.push(rest))
-      }
+      await this._pending.flush(this._send)
       await this._run(() => this._native.end())
     }
     finish().then(() => callback(), (err) => this._fail(err, callback))

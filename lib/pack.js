@@ -164,26 +164,16 @@ class EntrySink extends Writable {
 
   _write(chunk, encoding, callback) {
     if (this._whole) return callback(backupError('E_INVALID_STATE', 'This entry was given its data in entry()'))
-    let ready
-    try {
-      ready = this._pending.add(toBuffer(chunk, encoding))
-    } catch (err) {
-      return callback(err)
-    }
-    if (!ready) return callback()
-    this._active
-      .then(() => this._pack._call(() => this._pack._native.write(ready)))
-      .then(() => callback(), (err) => this._fail(err, callback))
+    this._pending.write(chunk, encoding, callback, this._send, (err, cb) => this._fail(err, cb))
   }
+
+  _send = (buffer) => this._active.then(() => this._pack._call(() => this._pack._native.write(buffer)))
 
   _final(callback) {
     if (this._whole) return callback()
     this._active
       .then(async () => {
-        if (this._pending.length) {
-          const rest = this._pending.take()
-          await this._pack._call(() => this._pack._native.write(rest))
-        }
+        await this._pending.flush(this._send)
         await this._pack._call(() => this._pack._native.end())
       })
       .then(

@@ -1,7 +1,7 @@
 'use strict'
 
 const { Transform, addAbortSignal } = require('node:stream')
-const { Coalescer, toBuffer } = require('./coalesce')
+const { Coalescer } = require('./coalesce')
 const { fromNative, destroyReason } = require('./errors')
 
 // A Node Transform over a native push/end/pull object. Every byte of CPU work happens in
@@ -17,22 +17,14 @@ class NativeTransform extends Transform {
   }
 
   _transform(chunk, encoding, callback) {
-    let ready
-    try {
-      ready = this._pending.add(toBuffer(chunk, encoding))
-    } catch (err) {
-      return callback(err)
-    }
-    if (!ready) return callback()
-    this._run(() => this._native.push(ready)).then(() => callback(), (err) => this._fail(err, callback))
+    this._pending.write(chunk, encoding, callback, this._send, (err, cb) => this._fail(err, cb))
   }
+
+  _send = (buffer) => this._run(() => this._native.push(buffer))
 
   _flush(callback) {
     const finish = async () => {
-      if (this._pending.length) {
-        const rest = this._pending.take()
-        await this._run(() => this._native.push(rest))
-      }
+      await this._pending.flush(this._send)
       await this._run(() => this._native.end())
     }
     finish().then(() => callback(), (err) => this._fail(err, callback))
