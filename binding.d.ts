@@ -46,6 +46,12 @@ export declare class NativeTransform {
   abort(): void
 }
 
+/**
+ * Checks a name against the strict path grammar (cheap, sync): the exporter calls it so an
+ * export never contains a name the importer would reject. Returns the normalised name.
+ */
+export declare function checkEntryName(name: string): string
+
 export declare function decryptBuffer(input: Buffer, password: string): Promise<unknown>
 
 export declare function encryptBuffer(input: Buffer, password: string, level?: number | undefined | null): Promise<unknown>

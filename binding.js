@@ -838,5 +838,6 @@ module.exports = nativeBinding
 module.exports.NativeExtract = nativeBinding.NativeExtract
 module.exports.NativePack = nativeBinding.NativePack
 module.exports.NativeTransform = nativeBinding.NativeTransform
+module.exports.checkEntryName = nativeBinding.checkEntryName
 module.exports.decryptBuffer = nativeBinding.decryptBuffer
 module.exports.encryptBuffer = nativeBinding.encryptBuffer

@@ -6,6 +6,8 @@ const { Pack } = require('./lib/pack')
 const { Extract } = require('./lib/extract')
 const { fromNative, invalidArgument } = require('./lib/errors')
 const { toBuffer } = require('./lib/coalesce')
+const { createAppExport } = require('./lib/app-export')
+const { importAppExport } = require('./lib/app-import')
 
 function level(options) {
   const value = options && options.level !== undefined ? options.level : 6
@@ -84,6 +86,8 @@ module.exports = {
   decrypt,
   pack,
   extract,
+  createAppExport,
+  importAppExport,
   Pack,
   Extract,
 }

@@ -6,3 +6,10 @@ mod job;
 mod oneshot;
 mod pack;
 mod transform;
+
+/// Checks a name against the strict path grammar (cheap, sync): the exporter calls it so an
+/// export never contains a name the importer would reject. Returns the normalised name.
+#[napi_derive::napi(js_name = "checkEntryName")]
+pub fn check_entry_name(name: String) -> napi::Result<String> {
+    crate::policy::check_path(&name, &crate::policy::Limits::default()).map_err(job::to_napi)
+}

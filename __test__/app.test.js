@@ -1,0 +1,250 @@
+'use strict'
+
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const path = require('node:path')
+const zlib = require('node:zlib')
+const { Readable } = require('node:stream')
+const nodeTar = require('tar')
+const { createAppExport, importAppExport } = require('..')
+const { collect, rejection, run, tmpdir, rng } = require('./helpers')
+
+// A generated app: an ndjson dump of unknown size, small text files, binary attachments.
+function makeApp({ docs = 20000, small = 300, attachments = 5 } = {}) {
+  const next = rng(11)
+  const files = []
+  for (let i = 0; i < small; i++) {
+    files.push({ name: `chunks/chunk-${i}.js`, data: Buffer.from(`export const v${i} = ${JSON.stringify('x'.repeat(Math.floor(next() * 2000)))}\n`) })
+  }
+  files.push({ name: 'manifest.json', data: Buffer.from(JSON.stringify({ screens: small })) })
+  for (let i = 0; i < attachments; i++) files.push({ name: `attachments/${crypto.randomUUID()}.jpg`, data: crypto.randomBytes(200000 + i) })
+  const dumpLines = [JSON.stringify({ version: 1, db_type: 'couchdb', start_time: 'now', db_info: {} })]
+  for (let i = 0; i < docs; i += 100) {
+    const batch = []
+    for (let j = i; j < i + 100; j++) batch.push({ _id: `doc_${j}`, _rev: `1-${j}`, value: next().toString(36) })
+    dumpLines.push(JSON.stringify({ docs: batch }), JSON.stringify({ seq: i }))
+  }
+  const dump = Buffer.from(dumpLines.join('\n') + '\n')
+  return { dump, files }
+}
+
+// The dump as a replication stream would give it: many pieces, no size.
+function dumpStream(dump) {
+  let pos = 0
+  return new Readable({
+    read() {
+      const n = 10000
+      this.push(pos < dump.length ? dump.subarray(pos, (pos += n)) : null)
+    },
+  })
+}
+
+function exportOptions(app, extra = {}) {
+  return {
+    db: () => dumpStream(app.dump),
+    files: app.files.map((f, i) => ({
+      name: f.name,
+      size: i % 2 ? f.data.length : undefined,
+      stream: () => Readable.from([f.data]),
+    })),
+    ...extra,
+  }
+}
+
+async function importAll(source, options = {}) {
+  const got = { db: null, files: new Map() }
+  const summary = await importAppExport(source, {
+    ...options,
+    onDb: async (dump) => (got.db = await collect(dump)),
+    onFile: async (name, data, info) => {
+      const bytes = await collect(data)
+      if (info.size !== undefined) expect(info.size).toBe(bytes.length)
+      got.files.set(name, bytes)
+    },
+  })
+  return { summary, ...got }
+}
+
+function expectSameApp(got, app) {
+  expect(got.db.equals(app.dump)).toBe(true)
+  expect([...got.files.keys()].sort()).toEqual(app.files.map((f) => f.name).sort())
+  for (const f of app.files) expect([f.name, got.files.get(f.name).equals(f.data)]).toEqual([f.name, true])
+}
+
+// The envelope exactly as FORMAT.md §1 describes it, made with Node's crypto and zlib.
+function nodeEncrypt(plain, password) {
+  const salt = crypto.randomBytes(16)
+  const iv = crypto.randomBytes(16)
+  const key = crypto.pbkdf2Sync(password, salt, 10000, 32, 'sha512')
+  const cipher = crypto.createCipheriv('aes-256-ctr', key, iv)
+  return Buffer.concat([salt, iv, cipher.update(zlib.gzipSync(plain)), cipher.final()])
+}
+
+function nodeDecrypt(envelope, password) {
+  const key = crypto.pbkdf2Sync(password, envelope.subarray(0, 16), 10000, 32, 'sha512')
+  const decipher = crypto.createDecipheriv('aes-256-ctr', key, envelope.subarray(16, 32))
+  return zlib.gunzipSync(Buffer.concat([decipher.update(envelope.subarray(32)), decipher.final()]))
+}
+
+const app = makeApp()
+
+describe('createAppExport -> importAppExport', () => {
+  test.each([
+    ['plain', {}, 'tar.gz', false],
+    ['per-file encryption', { password: 'pässword' }, 'tar.gz', true],
+    ['whole-archive encryption', { password: 'pw', encryption: 'archive' }, 'encrypted-archive', true],
+  ])('%s round trips every byte', async (label, extra, format, encrypted) => {
+    const progress = []
+    const bytes = await collect(createAppExport(exportOptions(app, { ...extra, level: 1, onProgress: (p) => progress.push(p) })))
+    const got = await importAll(bytes, { password: extra.password })
+    expectSameApp(got, app)
+    expect(got.summary).toMatchObject({ format, encrypted, files: app.files.length, dbBytes: app.dump.length })
+    expect(progress.at(-1).entries).toBe(app.files.length + 1)
+  })
+
+  test('per-file export: GNU tar lists it, Node crypto+zlib decrypts every .enc entry', async () => {
+    const bytes = await collect(createAppExport(exportOptions(app, { password: 'secret' })))
+    const dir = tmpdir('bn-app-')
+    fs.writeFileSync(path.join(dir, 'export.enc.tar.gz'), bytes)
+    const names = run('tar', ['-tzf', path.join(dir, 'export.enc.tar.gz')]).toString().trim().split('\n')
+    expect(names[0]).toBe('db.txt.enc')
+    expect(names.filter((n) => n.startsWith('attachments/')).every((n) => !n.endsWith('.enc'))).toBe(true)
+    fs.mkdirSync(path.join(dir, 'x'))
+    run('tar', ['-xzf', path.join(dir, 'export.enc.tar.gz'), '-C', path.join(dir, 'x')])
+    expect(nodeDecrypt(fs.readFileSync(path.join(dir, 'x/db.txt.enc')), 'secret').equals(app.dump)).toBe(true)
+    const manifest = app.files.find((f) => f.name === 'manifest.json')
+    expect(nodeDecrypt(fs.readFileSync(path.join(dir, 'x/manifest.json.enc')), 'secret').equals(manifest.data)).toBe(true)
+    const attachment = app.files.find((f) => f.name.startsWith('attachments/'))
+    expect(fs.readFileSync(path.join(dir, 'x', attachment.name)).equals(attachment.data)).toBe(true)
+  })
+
+  test('an export written the old way (node-tar, directories, any order, Node envelopes) imports', async () => {
+    const dir = tmpdir('bn-old-')
+    const root = path.join(dir, 'app')
+    for (const f of app.files) {
+      const encrypted = !f.name.startsWith('attachments/')
+      const target = path.join(root, encrypted ? `${f.name}.enc` : f.name)
+      fs.mkdirSync(path.dirname(target), { recursive: true })
+      fs.writeFileSync(target, encrypted ? nodeEncrypt(f.data, 'old') : f.data, { mode: 0o600 })
+    }
+    fs.writeFileSync(path.join(root, 'db.txt.enc'), nodeEncrypt(app.dump, 'old'))
+    fs.writeFileSync(path.join(root, 'global.txt'), 'not an object')
+    const file = path.join(dir, 'old.tar.gz')
+    await nodeTar.c({ gzip: true, file, cwd: root }, fs.readdirSync(root))
+    const got = await importAll(file, { password: 'old' })
+    expectSameApp(got, app)
+    expect(got.summary.encrypted).toBe(true)
+  })
+
+  test('a bare dump and an enveloped bare dump are detected', async () => {
+    const plain = await importAll(app.dump)
+    expect(plain.summary.format).toBe('db')
+    expect(plain.db.equals(app.dump)).toBe(true)
+    const enc = await importAll(nodeEncrypt(app.dump, 'pw'), { password: 'pw' })
+    expect(enc.summary).toMatchObject({ format: 'encrypted-db', encrypted: true })
+    expect(enc.db.equals(app.dump)).toBe(true)
+  })
+})
+
+describe('the backend messages', () => {
+  const small = makeApp({ docs: 100, small: 3, attachments: 1 })
+
+  test('encrypted entries without a password', async () => {
+    const bytes = await collect(createAppExport(exportOptions(small, { password: 'pw' })))
+    const err = await rejection(importAll(bytes))
+    expect(err).toBeInstanceOf(Error)
+    expect([err.code, err.message]).toEqual(['E_PASSWORD_REQUIRED', 'Files are encrypted but no password has been supplied.'])
+  })
+
+  test('a wrong password fails before the entry reaches a callback', async () => {
+    const bytes = await collect(createAppExport(exportOptions(small, { password: 'pw' })))
+    const seen = []
+    const err = await rejection(
+      importAppExport(bytes, { password: 'nope', onDb: async (s) => seen.push('db', await collect(s)), onFile: async (n) => seen.push(n) }),
+    )
+    expect([err.code, err.message]).toEqual(['E_BAD_PASSWORD', 'File cannot be imported'])
+    expect(seen).toEqual([])
+  })
+
+  test('a plugin and an archive without db.txt', async () => {
+    const pack = require('..').pack({ gzip: true })
+    pack.entry({ name: 'plugin.min.js' }, 'x')
+    pack.finalize()
+    const plugin = await rejection(importAll(await collect(pack)))
+    expect([plugin.code, plugin.message]).toEqual(['E_IS_PLUGIN', 'Supplied file is a plugin - cannot import as app.'])
+
+    const nodb = require('..').pack({ gzip: true })
+    nodb.entry({ name: 'manifest.json' }, '{}')
+    nodb.finalize()
+    const err = await rejection(importAll(await collect(nodb)))
+    expect([err.code, err.message]).toEqual(['E_NO_DB_FILE', 'App export does not appear to be valid - no DB file found.'])
+    expect(err.delivered).toEqual(['manifest.json'])
+  })
+
+  test('a failing source and a wrong declared size fail the export with the entry name', async () => {
+    const failing = exportOptions(small)
+    failing.files[1].stream = () =>
+      new Readable({
+        read() {
+          this.destroy(new Error('object store said 500'))
+        },
+      })
+    const err = await rejection(collect(createAppExport(failing)))
+    expect([err.code, err.entryName]).toEqual(['E_SOURCE_ERROR', small.files[1].name])
+    const wrong = exportOptions(small)
+    wrong.files[0].size = small.files[0].data.length + 1
+    const mismatch = await rejection(collect(createAppExport(wrong)))
+    expect([mismatch.code, mismatch.entryName]).toEqual(['E_SIZE_MISMATCH', small.files[0].name])
+  })
+
+  test('a failing callback aborts the import and propagates, with what was delivered', async () => {
+    const bytes = await collect(createAppExport(exportOptions(small)))
+    const boom = new Error('store is down')
+    const err = await rejection(
+      importAppExport(bytes, {
+        onDb: (s) => collect(s),
+        onFile: async (name, data) => {
+          await collect(data)
+          if (name === small.files[2].name) throw boom
+        },
+        concurrency: 1,
+      }),
+    )
+    expect(err).toBe(boom)
+    expect(err.delivered).toEqual(expect.arrayContaining(['db.txt', small.files[0].name]))
+  })
+
+  test('a name the importer would reject is refused at export', async () => {
+    const options = exportOptions(small)
+    options.files[0].name = '../escape.js'
+    expect((await rejection(collect(createAppExport(options)))).code).toBe('E_PATH_TRAVERSAL')
+  })
+
+  test('abort in the middle of an export and of an import', async () => {
+    const controller = new AbortController()
+    const big = makeApp({ docs: 200000, small: 10, attachments: 0 })
+    const stream = createAppExport(exportOptions(big, { signal: controller.signal }))
+    let seen = 0
+    stream.on('data', (c) => {
+      seen += c.length
+      if (seen > 1000) controller.abort()
+    })
+    expect((await rejection(collect(stream))).code).toBe('E_ABORTED')
+
+    const bytes = await collect(createAppExport(exportOptions(big, { level: 1 })))
+    const importAbort = new AbortController()
+    const err = await rejection(
+      importAppExport(bytes, {
+        signal: importAbort.signal,
+        onDb: async (dump) => {
+          for await (const c of dump) {
+            void c
+            importAbort.abort()
+          }
+        },
+        onFile: (n, d) => collect(d),
+      }),
+    )
+    expect(err.code).toBe('E_ABORTED')
+  })
+})

@@ -1,0 +1,162 @@
+'use strict'
+
+// createAppExport: the backend's archive layout (FORMAT.md §2) streamed from its sources.
+
+const { pipeline } = require('node:stream/promises')
+const { Transform } = require('node:stream')
+const native = require('../binding.js')
+const { Pack } = require('./pack')
+const { NativeTransform } = require('./transform')
+const { backupError, fromNative, abortedError, invalidArgument } = require('./errors')
+
+const OPEN_AHEAD = 2
+
+function encryptStream(password, level) {
+  return new NativeTransform(native.NativeTransform.encrypt(password, level))
+}
+
+async function open(source) {
+  const stream = typeof source === 'function' ? await source() : source
+  if (!stream || typeof stream.pipe !== 'function') throw invalidArgument('a source must be a Readable or a function returning one')
+  return stream
+}
+
+function checkName(name) {
+  if (typeof name !== 'string') throw invalidArgument('file name must be a string')
+  try {
+    return native.checkEntryName(name)
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+// Opens lazy sources a few entries ahead of the one being written, never more.
+async function* openedAhead(files, signal) {
+  const ahead = []
+  const iterator = (files[Symbol.asyncIterator] || files[Symbol.iterator]).call(files)
+  let done = false
+  const fill = async () => {
+    while (!done && ahead.length < OPEN_AHEAD) {
+      const next = await iterator.next()
+      if (next.done) {
+        done = true
+        break
+      }
+      const file = next.value
+      const opened = open(file.stream)
+      opened.catch(() => {})
+      ahead.push({ file, opened })
+    }
+  }
+  try {
+    for (;;) {
+      await fill()
+      if (!ahead.length) return
+      if (signal && signal.aborted) return
+      yield ahead.shift()
+    }
+  } finally {
+    for (const { opened } of ahead) opened.then((s) => s.destroy(), () => {})
+    if (typeof iterator.return === 'function') await iterator.return()
+  }
+}
+
+function createAppExport(options = {}) {
+  const { db, files = [], password, encryption = 'per-file', level = 6, signal, onProgress } = options
+  if (!db) throw invalidArgument('db is required')
+  if (password !== undefined && typeof password !== 'string') throw invalidArgument('password must be a string')
+  if (encryption !== 'per-file' && encryption !== 'archive') throw invalidArgument("encryption must be 'per-file' or 'archive'")
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw invalidArgument('level must be an integer 0-9')
+  const perFile = password !== undefined && encryption === 'per-file'
+  const wholeArchive = password !== undefined && encryption === 'archive'
+
+  const progress = { entries: 0, bytesIn: 0, bytesOut: 0 }
+  const report = () => onProgress && onProgress({ ...progress })
+  const tar = new Pack({ gzip: wholeArchive ? undefined : { level }, stagingMemory: options.stagingMemory, stagingDir: options.stagingDir })
+  const counter = new Transform({
+    transform(chunk, encoding, callback) {
+      progress.bytesOut += chunk.length
+      callback(null, chunk)
+    },
+  })
+  const envelope = wholeArchive ? encryptStream(password, level) : null
+  const output = envelope ? tar.pipe(envelope).pipe(counter) : tar.pipe(counter)
+  const fail = (err) => {
+    for (const stream of [output, envelope, tar]) if (stream && !stream.destroyed) stream.destroy(err)
+  }
+  tar.on('error', fail)
+  if (envelope) envelope.on('error', fail)
+  let current = null
+  const onAbort = () => {
+    const err = abortedError(signal.reason)
+    if (current) current.destroy(err)
+    fail(err)
+  }
+  if (signal) {
+    if (signal.aborted) process.nextTick(onAbort)
+    else signal.addEventListener('abort', onAbort, { once: true })
+    output.on('close', () => signal.removeEventListener('abort', onAbort))
+  }
+
+  // Writes one entry from a source stream; failures carry the entry's name.
+  const writeEntry = async (name, source, { size, mtime, encrypt }) => {
+    current = source
+    let sourceError = null
+    source.once('error', (err) => (sourceError = err))
+    const counting = new Transform({
+      transform(chunk, encoding, callback) {
+        progress.bytesIn += chunk.length
+        callback(null, chunk)
+      },
+    })
+    const entryName = encrypt ? `${name}.enc` : name
+    const header = { name: entryName, mode: 0o644, mtime: mtime || new Date() }
+    if (!encrypt && size !== undefined) header.size = size
+    const sink = tar.entry(header)
+    const stages = encrypt ? [source, counting, encryptStream(password, level), sink] : [source, counting, sink]
+    try {
+      await pipeline(stages)
+    } catch (err) {
+      if (sourceError) {
+        throw backupError('E_SOURCE_ERROR', `Source of ${JSON.stringify(name)} failed: ${sourceError.message}`, {
+          entryName: name,
+          cause: sourceError,
+        })
+      }
+      const mapped = fromNative(err)
+      if (mapped.code === 'E_SIZE_MISMATCH') mapped.entryName = name
+      throw mapped
+    } finally {
+      current = null
+    }
+    progress.entries++
+    report()
+  }
+
+  const run = async () => {
+    await writeEntry('db.txt', await open(db), { encrypt: perFile })
+    for await (const { file, opened } of openedAhead(files, signal)) {
+      if (output.destroyed) return
+      const name = checkName(file.name)
+      if (file.size !== undefined && (!Number.isSafeInteger(file.size) || file.size < 0)) {
+        throw invalidArgument(`size of ${JSON.stringify(file.name)} must be a non-negative integer`)
+      }
+      let source
+      try {
+        source = await opened
+      } catch (err) {
+        throw backupError('E_SOURCE_ERROR', `Source of ${JSON.stringify(name)} could not be opened: ${err.message}`, {
+          entryName: name,
+          cause: err,
+        })
+      }
+      const encrypt = perFile && !name.startsWith('attachments/')
+      await writeEntry(name, source, { size: file.size, mtime: file.mtime, encrypt })
+    }
+    tar.finalize()
+  }
+  run().catch(fail)
+  return output
+}
+
+module.exports = { createAppExport }

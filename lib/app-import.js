@@ -1,0 +1,273 @@
+'use strict'
+
+// importAppExport: detects the input by content (FORMAT.md §4), decrypts `.enc` entries as
+// they stream, and hands plaintext to the caller's callbacks with bounded parallelism.
+
+const fs = require('node:fs')
+const { Readable, PassThrough } = require('node:stream')
+const { pipeline } = require('node:stream/promises')
+const native = require('../binding.js')
+const { Extract } = require('./extract')
+const { NativeTransform } = require('./transform')
+const { backupError, abortedError, invalidArgument } = require('./errors')
+
+const MESSAGES = {
+  E_PASSWORD_REQUIRED: 'Files are encrypted but no password has been supplied.',
+  E_IS_PLUGIN: 'Supplied file is a plugin - cannot import as app.',
+  E_NO_DB_FILE: 'App export does not appear to be valid - no DB file found.',
+}
+const SMALL_ENTRY = 1 << 20 // entries up to this size are buffered so the parser can move on
+const BUFFER_BUDGET = 16 << 20 // bytes of buffered small entries in flight at once
+
+function appError(code, details) {
+  return backupError(code, MESSAGES[code], details)
+}
+
+function decryptStream(password) {
+  return new NativeTransform(native.NativeTransform.decrypt(password))
+}
+
+function toReadable(source) {
+  if (Buffer.isBuffer(source) || source instanceof Uint8Array) return Readable.from([Buffer.from(source)])
+  if (typeof source === 'string') return fs.createReadStream(source)
+  if (source && typeof source.pipe === 'function') return source
+  throw invalidArgument('source must be a Readable, a Buffer or a file path')
+}
+
+// Reads at least `n` bytes (or all there is) and returns them with a stream of everything.
+async function peek(stream, n) {
+  const head = []
+  let length = 0
+  const iterator = stream[Symbol.asyncIterator]()
+  while (length < n) {
+    const next = await iterator.next()
+    if (next.done) break
+    head.push(next.value)
+    length += next.value.length
+  }
+  const first = Buffer.concat(head)
+  async function* rest() {
+    if (first.length) yield first
+    for (;;) {
+      const next = await iterator.next()
+      if (next.done) return
+      yield next.value
+    }
+  }
+  return { head: first, stream: Readable.from(rest(), { objectMode: false }) }
+}
+
+const isGzip = (b) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b
+const isTar = (b) => b.length >= 262 && b.toString('latin1', 257, 262) === 'ustar'
+
+// Resolves once `stream` has data or has ended, so a wrong password surfaces before a callback.
+function firstBytes(stream) {
+  return new Promise((resolve, reject) => {
+    const done = (err) => {
+      stream.off('readable', ok)
+      stream.off('end', ok)
+      stream.off('error', done)
+      err ? reject(err) : resolve()
+    }
+    const ok = () => done()
+    stream.once('readable', ok)
+    stream.once('end', ok)
+    stream.once('error', done)
+  })
+}
+
+// Reads `stream` whole if it has at most `limit` bytes; else returns a stream of all of it.
+async function bufferUpTo(stream, limit) {
+  const chunks = []
+  let length = 0
+  const iterator = stream[Symbol.asyncIterator]()
+  for (;;) {
+    const next = await iterator.next()
+    if (next.done) return { buffer: Buffer.concat(chunks, length) }
+    chunks.push(next.value)
+    length += next.value.length
+    if (length > limit) break
+  }
+  async function* all() {
+    yield* chunks
+    chunks.length = 0
+    for (;;) {
+      const next = await iterator.next()
+      if (next.done) return
+      yield next.value
+    }
+  }
+  return { stream: Readable.from(all(), { objectMode: false }) }
+}
+
+async function drain(stream) {
+  for await (const chunk of stream) void chunk
+}
+
+async function importAppExport(source, options = {}) {
+  const { password, onDb, onFile, concurrency = 4, signal, limits, onProgress } = options
+  if (typeof onDb !== 'function' || typeof onFile !== 'function') throw invalidArgument('onDb and onFile are required')
+  if (password !== undefined && typeof password !== 'string') throw invalidArgument('password must be a string')
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw invalidArgument('concurrency must be a positive integer')
+  if (signal && signal.aborted) throw abortedError(signal.reason)
+
+  const summary = { format: null, encrypted: false, files: 0, bytes: 0, dbBytes: 0 }
+  const delivered = []
+  const input = toReadable(source)
+  const streams = [input]
+  const onAbort = () => {
+    const err = abortedError(signal.reason)
+    for (const s of streams) s.destroy(err)
+  }
+  if (signal) signal.addEventListener('abort', onAbort, { once: true })
+
+  const countDb = (stream) => {
+    const counted = new PassThrough()
+    stream.on('data', (c) => (summary.dbBytes += c.length))
+    return stream.pipe(counted)
+  }
+
+  try {
+    let { head, stream } = await peek(input, 512)
+    streams.push(stream)
+    if (!isGzip(head) && !isTar(head)) {
+      const looksLikeText = head.length === 0 || head[0] === 0x7b // '{' starts every ndjson dump
+      if (looksLikeText) {
+        summary.format = 'db'
+        await deliverDb(stream)
+        return summary
+      }
+      if (password === undefined) throw appError('E_PASSWORD_REQUIRED')
+      const plain = stream.pipe(decryptStream(password))
+      stream.on('error', (e) => plain.destroy(e))
+      streams.push(plain)
+      summary.encrypted = true
+      ;({ head, stream } = await peek(plain, 512))
+      streams.push(stream)
+      if (!isTar(head)) {
+        summary.format = 'encrypted-db'
+        await deliverDb(stream)
+        return summary
+      }
+      summary.format = 'encrypted-archive'
+    } else {
+      summary.format = isGzip(head) ? 'tar.gz' : 'tar'
+    }
+    await importArchive(stream)
+    return summary
+  } catch (err) {
+    if (signal && signal.aborted && err.code !== 'E_ABORTED') err = abortedError(signal.reason)
+    if (delivered.length) err.delivered = delivered.slice()
+    for (const s of streams) if (!s.destroyed) s.destroy()
+    throw err
+  } finally {
+    if (signal) signal.removeEventListener('abort', onAbort)
+  }
+
+  async function deliverDb(stream) {
+    await onDb(countDb(stream))
+    await drain(stream)
+    delivered.push('db.txt')
+  }
+
+  async function importArchive(stream) {
+    const extract = new Extract({ policy: 'strict', limits })
+    streams.push(extract)
+    const feeding = pipeline(stream, extract)
+    feeding.catch(() => {})
+    const inFlight = new Set()
+    let buffered = 0
+    let failure = null
+    let sawDb = false
+    const track = (promise, bytes) => {
+      buffered += bytes
+      const p = promise.then(
+        () => {
+          inFlight.delete(p)
+          buffered -= bytes
+        },
+        (err) => {
+          inFlight.delete(p)
+          buffered -= bytes
+          failure = failure || err
+        },
+      )
+      inFlight.add(p)
+    }
+    const count = (bytes) => {
+      summary.files++
+      summary.bytes += bytes
+      if (onProgress) onProgress({ files: summary.files, bytes: summary.bytes, dbBytes: summary.dbBytes })
+    }
+    const waitForRoom = async (bytes) => {
+      while (inFlight.size && (inFlight.size >= concurrency || buffered + bytes > BUFFER_BUDGET)) await Promise.race(inFlight)
+      if (failure) throw failure
+    }
+
+    try {
+      for await (const entry of extract) {
+        if (failure) throw failure
+        const header = entry.header
+        const name = header.name.replace(/^(\.\/)+/, '')
+        if (header.type === 'directory' || name === 'global.txt' || name === '') {
+          await drain(entry)
+          continue
+        }
+        if (name === 'plugin.min.js' || name === 'plugin.min.js.enc') throw appError('E_IS_PLUGIN', { entryName: name })
+        const encrypted = name.endsWith('.enc')
+        if (encrypted && password === undefined) throw appError('E_PASSWORD_REQUIRED', { entryName: name })
+        if (encrypted) summary.encrypted = true
+        const plainName = encrypted ? name.slice(0, -4) : name
+        let data = entry
+        if (encrypted) {
+          data = entry.pipe(decryptStream(password))
+          entry.on('error', (e) => data.destroy(e))
+          await firstBytes(data).catch((err) => {
+            err.entryName = plainName
+            throw err
+          })
+        }
+        if (plainName === 'db.txt') {
+          sawDb = true
+          await deliverDb(data)
+          continue
+        }
+        const whole = await bufferUpTo(data, SMALL_ENTRY)
+        if (whole.buffer) {
+          const bytes = whole.buffer
+          await waitForRoom(bytes.length)
+          track(
+            onFile(plainName, Readable.from([bytes]), { size: bytes.length }).then(() => delivered.push(plainName)),
+            bytes.length,
+          )
+          count(bytes.length)
+        } else {
+          // A large entry streams: the parser waits until its consumer has taken it all.
+          await waitForRoom(0)
+          const large = whole.stream
+          streams.push(large)
+          let bytes = 0
+          large.on('data', (c) => (bytes += c.length))
+          const ended = new Promise((resolve) => large.once('close', resolve))
+          const info = { size: encrypted ? undefined : header.size }
+          const consumed = Promise.resolve(onFile(plainName, large, info)).then(async () => {
+            await drain(large)
+            delivered.push(plainName)
+            count(bytes)
+          })
+          track(consumed, 0)
+          await Promise.race([ended, consumed.catch(() => {})])
+        }
+      }
+      await feeding
+      while (inFlight.size) await Promise.race(inFlight)
+      if (failure) throw failure
+      if (!sawDb) throw appError('E_NO_DB_FILE')
+    } catch (err) {
+      await Promise.allSettled([...inFlight])
+      throw failure && err.code === 'E_ABORTED' ? failure : err
+    }
+  }
+}
+
+module.exports = { importAppExport, MESSAGES }
