@@ -222,7 +222,7 @@ describe('the backend messages', () => {
 
   test('abort in the middle of an export and of an import', async () => {
     const controller = new AbortController()
-    const big = makeApp({ docs: 200000, small: 10, attachments: 0 })
+    const big = makeApp({ docs: 100000, small: 10, attachments: 0 })
     const stream = createAppExport(exportOptions(big, { signal: controller.signal }))
     let seen = 0
     stream.on('data', (c) => {

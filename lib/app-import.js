@@ -4,7 +4,7 @@
 // they stream, and hands plaintext to the caller's callbacks with bounded parallelism.
 
 const fs = require('node:fs')
-const { Readable, PassThrough } = require('node:stream')
+const { Readable, Transform } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
 const native = require('../binding.js')
 const { Extract } = require('./extract')
@@ -100,6 +100,12 @@ async function bufferUpTo(stream, limit) {
   return { stream: Readable.from(all(), { objectMode: false }) }
 }
 
+// `from` piped into `to`, errors and destroys carried both ways; returns `to`.
+function chain(from, to) {
+  pipeline(from, to).catch(() => {})
+  return to
+}
+
 async function drain(stream) {
   for await (const chunk of stream) void chunk
 }
@@ -121,11 +127,16 @@ async function importAppExport(source, options = {}) {
   }
   if (signal) signal.addEventListener('abort', onAbort, { once: true })
 
-  const countDb = (stream) => {
-    const counted = new PassThrough()
-    stream.on('data', (c) => (summary.dbBytes += c.length))
-    return stream.pipe(counted)
-  }
+  const countDb = (stream) =>
+    chain(
+      stream,
+      new Transform({
+        transform(chunk, encoding, callback) {
+          summary.dbBytes += chunk.length
+          callback(null, chunk)
+        },
+      }),
+    )
 
   try {
     let { head, stream } = await peek(input, 512)
@@ -138,8 +149,7 @@ async function importAppExport(source, options = {}) {
         return summary
       }
       if (password === undefined) throw appError('E_PASSWORD_REQUIRED')
-      const plain = stream.pipe(decryptStream(password))
-      stream.on('error', (e) => plain.destroy(e))
+      const plain = chain(stream, decryptStream(password))
       streams.push(plain)
       summary.encrypted = true
       ;({ head, stream } = await peek(plain, 512))
@@ -220,8 +230,7 @@ async function importAppExport(source, options = {}) {
         const plainName = encrypted ? name.slice(0, -4) : name
         let data = entry
         if (encrypted) {
-          data = entry.pipe(decryptStream(password))
-          entry.on('error', (e) => data.destroy(e))
+          data = chain(entry, decryptStream(password))
           await firstBytes(data).catch((err) => {
             err.entryName = plainName
             throw err
