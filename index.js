@@ -8,6 +8,7 @@ const { fromNative, invalidArgument } = require('./lib/errors')
 const { toBuffer } = require('./lib/coalesce')
 const { createAppExport } = require('./lib/app-export')
 const { importAppExport } = require('./lib/app-import')
+const { exportDirectory, extractToDirectory } = require('./lib/directory')
 
 function level(options) {
   const value = options && options.level !== undefined ? options.level : 6
@@ -88,6 +89,8 @@ module.exports = {
   extract,
   createAppExport,
   importAppExport,
+  exportDirectory,
+  extractToDirectory,
   Pack,
   Extract,
 }

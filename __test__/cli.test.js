@@ -1,0 +1,113 @@
+'use strict'
+
+const fs = require('node:fs')
+const path = require('node:path')
+const crypto = require('node:crypto')
+const { spawnSync, spawn } = require('node:child_process')
+const { exportDirectory, extractToDirectory } = require('..')
+const { collect, rejection, tmpdir } = require('./helpers')
+
+const CLI = path.join(__dirname, '..', 'bin', 'backup-native.js')
+
+function cli(args, env = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, BACKUP_PASSWORD: env.BACKUP_PASSWORD || '' } })
+  return { code: r.status, out: r.stdout.toString(), err: r.stderr.toString() }
+}
+
+function makeAppDir() {
+  const dir = tmpdir('bn-appdir-')
+  const files = {
+    'db.txt': '{"version":1}\n{"docs":[{"_id":"a","_rev":"1-a"}]}\n'.repeat(1000),
+    'manifest.json': '{"name":"app"}',
+    'chunks/a.js': 'export default 1',
+    'attachments/photo.jpg': crypto.randomBytes(100000),
+  }
+  for (const [name, data] of Object.entries(files)) {
+    fs.mkdirSync(path.join(dir, path.dirname(name)), { recursive: true })
+    fs.writeFileSync(path.join(dir, name), data)
+  }
+  return { dir, files }
+}
+
+function expectSameDir(dir, files) {
+  for (const [name, data] of Object.entries(files)) {
+    expect([name, fs.readFileSync(path.join(dir, name)).equals(Buffer.from(data))]).toEqual([name, true])
+  }
+}
+
+describe('folders', () => {
+  test('exportDirectory -> extractToDirectory round trip, plain and encrypted', async () => {
+    const { dir, files } = makeAppDir()
+    for (const password of [undefined, 'pw']) {
+      const archive = await collect(exportDirectory(dir, { password }))
+      const out = path.join(tmpdir('bn-out-'), 'x')
+      const summary = await extractToDirectory(archive, out, { password })
+      expect(summary).toMatchObject({ files: 3, encrypted: !!password })
+      expectSameDir(out, files)
+    }
+  })
+
+  test('a symlink already in the target is never followed, and nothing half-written stays', async () => {
+    const { dir } = makeAppDir()
+    const archive = await collect(exportDirectory(dir))
+    const outside = tmpdir('bn-outside-')
+    const out = tmpdir('bn-target-')
+    fs.symlinkSync(outside, path.join(out, 'chunks'))
+    const err = await rejection(extractToDirectory(archive, out))
+    expect(err.code).toBe('E_LINK_ESCAPE')
+    expect(fs.readdirSync(outside)).toEqual([])
+    const leftovers = fs.readdirSync(out, { recursive: true }).filter((n) => n.endsWith('.partial'))
+    expect(leftovers).toEqual([])
+  })
+
+  test('an existing file is not overwritten', async () => {
+    const { dir } = makeAppDir()
+    const archive = await collect(exportDirectory(dir))
+    const out = tmpdir('bn-target-')
+    fs.writeFileSync(path.join(out, 'manifest.json'), 'mine')
+    expect((await rejection(extractToDirectory(archive, out))).code).toBe('E_DUPLICATE_ENTRY')
+    expect(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).toBe('mine')
+  })
+})
+
+describe('the CLI', () => {
+  test('export, verify, list, import; exit codes', () => {
+    const { dir, files } = makeAppDir()
+    const work = tmpdir('bn-cli-')
+    const archive = path.join(work, 'app.enc.tar.gz')
+    const pwFile = path.join(work, 'pw')
+    fs.writeFileSync(pwFile, 's3cret\n')
+    expect(cli(['export', dir, '-o', archive, '--password-file', pwFile, '--level', '1'])).toMatchObject({ code: 0 })
+    expect(cli(['verify', archive], { BACKUP_PASSWORD: 's3cret' })).toMatchObject({ code: 0, out: expect.stringContaining('ok: tar.gz, encrypted, 3 files') })
+    const list = cli(['list', archive, '--password-file', pwFile])
+    expect(list.code).toBe(0)
+    expect(list.out).toMatch(/attachments\/photo\.jpg/)
+    const bad = cli(['verify', archive], { BACKUP_PASSWORD: 'wrong' })
+    expect(bad).toMatchObject({ code: 1, err: 'error: File cannot be imported (E_BAD_PASSWORD)\n' })
+    expect(cli(['verify', archive]).err).toMatch(/no password has been supplied.*E_PASSWORD_REQUIRED/)
+    const out = path.join(work, 'imported')
+    expect(cli(['import', archive, '-C', out, '--password-file', pwFile, '--quiet'])).toMatchObject({ code: 0 })
+    expectSameDir(out, files)
+    expect(cli(['export', dir])).toMatchObject({ code: 2 })
+    expect(cli(['frobnicate', dir]).code).toBe(2)
+    const argvPassword = cli(['verify', archive, '--password', 's3cret'])
+    expect(argvPassword.code).toBe(2)
+    expect(argvPassword.err).toMatch(/BACKUP_PASSWORD/)
+    expect(cli(['verify', path.join(work, 'missing.tgz')]).err).not.toMatch(/\n\s+at /) // no stack trace
+  })
+
+  test('the password never shows in ps output', async () => {
+    const { dir } = makeAppDir()
+    const work = tmpdir('bn-cli-')
+    const big = path.join(dir, 'attachments', 'big.bin')
+    fs.writeFileSync(big, crypto.randomBytes(20 << 20))
+    const child = spawn(process.execPath, [CLI, 'export', dir, '-o', path.join(work, 'a.tgz'), '--level', '9'], {
+      env: { ...process.env, BACKUP_PASSWORD: 'visible-if-leaked' },
+    })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const ps = spawnSync('ps', ['-eo', 'args']).stdout.toString()
+    await new Promise((resolve) => child.on('exit', resolve))
+    expect(ps).toMatch(/backup-native\.js export/)
+    expect(ps).not.toMatch(/visible-if-leaked/)
+  })
+})
