@@ -138,3 +138,77 @@ export declare class Extract extends Writable {
 
 export function pack(options?: PackOptions): Pack
 export function extract(options?: ExtractOptions): Extract
+
+export interface AppFile {
+  /** Object key without the app prefix, e.g. `attachments/<uuid>.jpg`; checked against the import policy. */
+  name: string
+  /** Known size streams straight through; without it the entry is staged. */
+  size?: number
+  mtime?: Date
+  /** The bytes, or a factory opened only shortly before the entry is written. */
+  stream: Readable | (() => Readable | Promise<Readable>)
+}
+
+export interface ExportProgress {
+  entries: number
+  bytesIn: number
+  bytesOut: number
+}
+
+export interface AppExportOptions {
+  /** The database dump (size unknown). */
+  db: Readable | (() => Readable | Promise<Readable>)
+  /** Object-store files, in the order to write them. */
+  files?: Iterable<AppFile> | AsyncIterable<AppFile>
+  /** With a password every entry not under `attachments/` becomes a `.enc` envelope (or the whole archive, see `encryption`). */
+  password?: string
+  /** Default `'per-file'`; `'archive'` wraps the whole tar.gz in one envelope. */
+  encryption?: 'per-file' | 'archive'
+  /** gzip level, default 6. */
+  level?: number
+  signal?: AbortSignal
+  onProgress?: (progress: ExportProgress) => void
+  stagingMemory?: number
+  stagingDir?: string
+}
+
+export interface ImportProgress {
+  files: number
+  bytes: number
+  dbBytes: number
+}
+
+export interface ImportSummary {
+  format: 'tar.gz' | 'tar' | 'db' | 'encrypted-db' | 'encrypted-archive'
+  encrypted: boolean
+  files: number
+  bytes: number
+  dbBytes: number
+}
+
+export interface AppImportOptions {
+  password?: string
+  /** Receives the plaintext db.txt as a stream. */
+  onDb: (dump: Readable) => Promise<void>
+  /** Every other file, plaintext, `.enc` stripped from the name. `size` is undefined for large `.enc` entries. */
+  onFile: (name: string, data: Readable, info: { size: number | undefined }) => Promise<void>
+  /** onFile calls in flight at once, default 4. */
+  concurrency?: number
+  signal?: AbortSignal
+  limits?: Limits
+  onProgress?: (progress: ImportProgress) => void
+}
+
+/** Errors raised after some files were delivered carry their names, for rollback. */
+export interface ImportError extends BackupError {
+  delivered?: string[]
+}
+
+export function createAppExport(options: AppExportOptions): Readable
+export function importAppExport(source: Readable | Buffer | string, options: AppImportOptions): Promise<ImportSummary>
+export function exportDirectory(dir: string, options?: Omit<AppExportOptions, 'db' | 'files'>): Readable
+export function extractToDirectory(
+  source: Readable | Buffer | string,
+  dir: string,
+  options?: Omit<AppImportOptions, 'onDb' | 'onFile'>,
+): Promise<ImportSummary>
