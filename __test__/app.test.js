@@ -7,7 +7,7 @@ const zlib = require('node:zlib')
 const { Readable } = require('node:stream')
 const nodeTar = require('tar')
 const { createAppExport, importAppExport } = require('..')
-const { collect, rejection, run, tmpdir, rng } = require('./helpers')
+const { collect, rejection, run, tmpdir, rng, nodeEncrypt, nodeDecrypt } = require('./helpers')
 
 // A generated app: an ndjson dump of unknown size, small text files, binary attachments.
 function makeApp({ docs = 20000, small = 300, attachments = 5 } = {}) {
@@ -71,20 +71,6 @@ function expectSameApp(got, app) {
   for (const f of app.files) expect([f.name, got.files.get(f.name).equals(f.data)]).toEqual([f.name, true])
 }
 
-// The envelope exactly as FORMAT.md §1 describes it, made with Node's crypto and zlib.
-function nodeEncrypt(plain, password) {
-  const salt = crypto.randomBytes(16)
-  const iv = crypto.randomBytes(16)
-  const key = crypto.pbkdf2Sync(password, salt, 10000, 32, 'sha512')
-  const cipher = crypto.createCipheriv('aes-256-ctr', key, iv)
-  return Buffer.concat([salt, iv, cipher.update(zlib.gzipSync(plain)), cipher.final()])
-}
-
-function nodeDecrypt(envelope, password) {
-  const key = crypto.pbkdf2Sync(password, envelope.subarray(0, 16), 10000, 32, 'sha512')
-  const decipher = crypto.createDecipheriv('aes-256-ctr', key, envelope.subarray(16, 32))
-  return zlib.gunzipSync(Buffer.concat([decipher.update(envelope.subarray(32)), decipher.final()]))
-}
 
 const app = makeApp()
 

@@ -5,22 +5,8 @@ const zlib = require('node:zlib')
 const { Writable } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
 const { createEncryptStream, createDecryptStream, encrypt, decrypt } = require('..')
-const { chunkings, through, rejection, fromChunks, run } = require('./helpers')
+const { chunkings, through, rejection, fromChunks, run, nodeEncrypt, nodeDecrypt } = require('./helpers')
 
-// The envelope exactly as FORMAT.md §1 describes it, made with Node's crypto and zlib.
-function nodeEncrypt(plain, password) {
-  const salt = crypto.randomBytes(16)
-  const iv = crypto.randomBytes(16)
-  const key = crypto.pbkdf2Sync(password, salt, 10000, 32, 'sha512')
-  const cipher = crypto.createCipheriv('aes-256-ctr', key, iv)
-  return Buffer.concat([salt, iv, cipher.update(zlib.gzipSync(plain)), cipher.final()])
-}
-
-function nodeDecrypt(envelope, password) {
-  const key = crypto.pbkdf2Sync(password, envelope.subarray(0, 16), 10000, 32, 'sha512')
-  const decipher = crypto.createDecipheriv('aes-256-ctr', key, envelope.subarray(16, 32))
-  return zlib.gunzipSync(Buffer.concat([decipher.update(envelope.subarray(32)), decipher.final()]))
-}
 
 const SIZES = [0, 1, 15, 16, 17, 31, 32, 33, 65535, 65536, 65537, 300001]
 const PASSWORDS = ['correct horse', 'pässwörd ✓ 密码']

@@ -102,8 +102,25 @@ async function listArchive(extract, chunks) {
   return entries
 }
 
+// The envelope exactly as FORMAT.md §1 describes it, made and opened with Node's crypto and zlib.
+function nodeEncrypt(plain, password) {
+  const crypto = require('node:crypto')
+  const salt = crypto.randomBytes(16)
+  const iv = crypto.randomBytes(16)
+  const key = crypto.pbkdf2Sync(password, salt, 10000, 32, 'sha512')
+  const cipher = crypto.createCipheriv('aes-256-ctr', key, iv)
+  return Buffer.concat([salt, iv, cipher.update(require('node:zlib').gzipSync(plain)), cipher.final()])
+}
+
+function nodeDecrypt(envelope, password) {
+  const crypto = require('node:crypto')
+  const key = crypto.pbkdf2Sync(password, envelope.subarray(0, 16), 10000, 32, 'sha512')
+  const decipher = crypto.createDecipheriv('aes-256-ctr', key, envelope.subarray(16, 32))
+  return require('node:zlib').gunzipSync(Buffer.concat([decipher.update(envelope.subarray(32)), decipher.final()]))
+}
+
 function openFds() {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-module.exports = { rng, splits, chunkings, fromChunks, collect, through, rejection, run, tmpdir, listArchive, openFds }
+module.exports = { rng, splits, chunkings, fromChunks, collect, through, rejection, run, tmpdir, listArchive, openFds, nodeEncrypt, nodeDecrypt }
