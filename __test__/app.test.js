@@ -234,3 +234,46 @@ describe('the backend messages', () => {
     expect(err.code).toBe('E_ABORTED')
   })
 })
+
+describe('scale', () => {
+  test('2000 small files and a 200 MB dump of unknown size, streamed both ways', async () => {
+    const MB = 1e6
+    const line = Buffer.from(JSON.stringify({ docs: [{ _id: 'doc', _rev: '1-abc', body: 'x'.repeat(200) }] }) + '\n')
+    const dumpSize = Math.floor((200 * MB) / line.length) * line.length
+    const sent = crypto.createHash('sha256')
+    let produced = 0
+    const dump = new Readable({
+      read() {
+        if (produced >= dumpSize) return this.push(null)
+        const piece = Buffer.concat(Array(256).fill(line))
+        const n = Math.min(piece.length, dumpSize - produced)
+        produced += n
+        sent.update(piece.subarray(0, n))
+        this.push(piece.subarray(0, n))
+      },
+    })
+    const files = []
+    for (let i = 0; i < 2000; i++) files.push({ name: `chunks/${String(i).padStart(4, '0')}.js`, data: Buffer.from(`module.exports = ${i}\n`) })
+    const archive = createAppExport({
+      db: dump,
+      files: files.map((f) => ({ name: f.name, size: f.data.length, stream: () => Readable.from([f.data]) })),
+      level: 1,
+    })
+    const received = crypto.createHash('sha256')
+    let dbBytes = 0
+    const got = new Map()
+    const summary = await importAppExport(archive, {
+      onDb: async (s) => {
+        for await (const c of s) {
+          received.update(c)
+          dbBytes += c.length
+        }
+      },
+      onFile: async (name, data) => got.set(name, await collect(data)),
+    })
+    expect(dbBytes).toBe(dumpSize)
+    expect(received.digest('hex')).toBe(sent.digest('hex'))
+    expect(summary).toMatchObject({ format: 'tar.gz', files: 2000, dbBytes: dumpSize })
+    for (const f of files) expect(got.get(f.name).equals(f.data)).toBe(true)
+  }, 300000)
+})
