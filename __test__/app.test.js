@@ -277,3 +277,28 @@ describe('scale', () => {
     for (const f of files) expect(got.get(f.name).equals(f.data)).toBe(true)
   }, 300000)
 })
+
+describe('sources', () => {
+  test('lazy sources are opened just ahead of the entry being written, never all at once', async () => {
+    let open = 0
+    let maxOpen = 0
+    const files = []
+    for (let i = 0; i < 50; i++) {
+      files.push({
+        name: `chunks/${i}.js`,
+        stream: () => {
+          open++
+          maxOpen = Math.max(maxOpen, open)
+          const s = Readable.from([Buffer.from(`file ${i}`)])
+          s.on('close', () => open--)
+          return s
+        },
+      })
+    }
+    const bytes = await collect(createAppExport({ db: Readable.from([Buffer.from('{}\n')]), files }))
+    expect(maxOpen).toBeGreaterThan(0)
+    expect(maxOpen).toBeLessThanOrEqual(3)
+    const got = await importAll(bytes)
+    expect(got.files.size).toBe(50)
+  })
+})

@@ -111,3 +111,27 @@ describe('the CLI', () => {
     expect(ps).not.toMatch(/visible-if-leaked/)
   })
 })
+
+test('an aborted extraction leaves no partial file', async () => {
+  const { dir } = makeAppDir()
+  fs.writeFileSync(path.join(dir, 'attachments', 'big.bin'), crypto.randomBytes(30 << 20))
+  const archive = await collect(exportDirectory(dir, { level: 1 }))
+  const out = tmpdir('bn-abort-')
+  const controller = new AbortController()
+  const { Readable } = require('node:stream')
+  let sent = 0
+  const slow = new Readable({
+    read() {
+      if (sent >= archive.length) return this.push(null)
+      const piece = archive.subarray(sent, (sent += 256 * 1024))
+      if (sent > archive.length / 2) controller.abort()
+      setTimeout(() => this.push(piece), 1)
+    },
+  })
+  const err = await rejection(extractToDirectory(slow, out, { signal: controller.signal }))
+  expect(err.code).toBe('E_ABORTED')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const names = fs.readdirSync(out, { recursive: true })
+  expect(names.filter((n) => n.endsWith('.partial'))).toEqual([])
+  expect(names).not.toContain(path.join('attachments', 'big.bin'))
+})
