@@ -1,0 +1,152 @@
+'use strict'
+
+// One benchmark case in this process: node bench/case.js <case> <impl> <corpus> <work>
+// Prints one JSON line: seconds, cpu, peak RSS, event-loop delay, bytes in/out.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const zlib = require('node:zlib')
+const crypto = require('node:crypto')
+const { spawn } = require('node:child_process')
+const { pipeline } = require('node:stream/promises')
+const { Writable } = require('node:stream')
+const { monitorEventLoopDelay } = require('node:perf_hooks')
+const tarStream = require('tar-stream')
+const lib = require('..')
+const { listFiles } = require('./corpus')
+
+const [, , name, impl, corpus, work] = process.argv
+const PASSWORD = 'benchmark password'
+
+function sink() {
+  let n = 0
+  const w = new Writable({ write: (c, e, cb) => ((n += c.length), cb()) })
+  w.bytes = () => n
+  return w
+}
+
+function jsEncrypt(plain) {
+  const salt = crypto.randomBytes(16)
+  const iv = crypto.randomBytes(16)
+  const key = crypto.pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512')
+  const c = crypto.createCipheriv('aes-256-ctr', key, iv)
+  return Buffer.concat([salt, iv, c.update(zlib.gzipSync(plain)), c.final()])
+}
+
+// The backend's JavaScript pipeline: tar-stream -> zlib level 6 (per-file envelopes buffered, as it did).
+async function jsExport(out, encrypted, wrap = []) {
+  const pack = tarStream.pack()
+  const done = pipeline(pack, zlib.createGzip({ level: 6 }), ...wrap, out)
+  const add = (header, data) => new Promise((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())))
+  const names = ['db.txt', ...listFiles(corpus).filter((n) => n !== 'db.txt')]
+  for (const n of names) {
+    const file = path.join(corpus, n)
+    const enc = encrypted && !n.startsWith('attachments/')
+    if (enc) {
+      await add({ name: `${n}.enc` }, jsEncrypt(fs.readFileSync(file)))
+    } else {
+      const size = fs.statSync(file).size
+      await pipeline(fs.createReadStream(file), pack.entry({ name: n, size }))
+    }
+  }
+  pack.finalize()
+  await done
+}
+
+async function jsImport(input) {
+  const extract = tarStream.extract()
+  extract.on('entry', (header, stream, next) => {
+    const chunks = []
+    stream.on('data', (c) => chunks.push(c))
+    stream.on('end', () => {
+      if (header.name.endsWith('.enc')) {
+        const b = Buffer.concat(chunks)
+        const key = crypto.pbkdf2Sync(PASSWORD, b.subarray(0, 16), 10000, 32, 'sha512')
+        const d = crypto.createDecipheriv('aes-256-ctr', key, b.subarray(16, 32))
+        zlib.gunzipSync(Buffer.concat([d.update(b.subarray(32)), d.final()]))
+      }
+      next()
+    })
+  })
+  await pipeline(fs.createReadStream(input), zlib.createGunzip(), extract)
+}
+
+async function ourImport(input) {
+  const drain = async (s) => {
+    for await (const c of s) void c
+  }
+  await lib.importAppExport(input, { password: PASSWORD, onDb: drain, onFile: (n, d) => drain(d) })
+}
+
+function archivePath(kind) {
+  return path.join(work, `${kind}.archive`)
+}
+
+const cases = {
+  'export plain': { ours: (out) => pipeline(lib.exportDirectory(corpus), out), js: (out) => jsExport(out, false) },
+  'export per-file': { ours: (out) => pipeline(lib.exportDirectory(corpus, { password: PASSWORD }), out), js: (out) => jsExport(out, true) },
+  'export archive-encrypted': {
+    ours: (out) => pipeline(lib.exportDirectory(corpus, { password: PASSWORD, encryption: 'archive' }), out),
+    js: (out) => {
+      const salt = crypto.randomBytes(16)
+      const iv = crypto.randomBytes(16)
+      const key = crypto.pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512')
+      out.write(Buffer.concat([salt, iv]))
+      return jsExport(out, false, [crypto.createCipheriv('aes-256-ctr', key, iv)])
+    },
+  },
+  'import plain': { ours: () => ourImport(archivePath('plain')), js: () => jsImport(archivePath('plain')) },
+  'import per-file': { ours: () => ourImport(archivePath('per-file')), js: () => jsImport(archivePath('per-file')) },
+  'gzip alone': {
+    ours: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), lib.createGzip(), out),
+    js: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), zlib.createGzip({ level: 6 }), out),
+    pigz: (out) => pipeline(spawn('pigz', ['-p', '2', '-6', '-c', path.join(corpus, 'db.txt')]).stdout, out),
+  },
+  'gunzip alone': {
+    ours: (out) => pipeline(fs.createReadStream(archivePath('plain')), lib.createGunzip(), out),
+    js: (out) => pipeline(fs.createReadStream(archivePath('plain')), zlib.createGunzip(), out),
+  },
+  'envelope alone': {
+    ours: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), lib.createEncryptStream(PASSWORD), out),
+    js: (out) => {
+      const salt = crypto.randomBytes(16)
+      const iv = crypto.randomBytes(16)
+      const key = crypto.pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512')
+      out.write(Buffer.concat([salt, iv]))
+      return pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), zlib.createGzip({ level: 6 }), crypto.createCipheriv('aes-256-ctr', key, iv), out)
+    },
+  },
+}
+
+async function main() {
+  const run = cases[name] && cases[name][impl]
+  if (!run) throw new Error(`unknown case ${name}/${impl}`)
+  const delay = monitorEventLoopDelay({ resolution: 1 })
+  const keep = process.env.BENCH_KEEP // write the output to this file (to prepare import inputs)
+  const out = keep ? fs.createWriteStream(keep) : sink()
+  const cpu0 = process.cpuUsage()
+  delay.enable()
+  const t0 = process.hrtime.bigint()
+  await run(out)
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  delay.disable()
+  const cpu = process.cpuUsage(cpu0)
+  const bytesOut = keep ? fs.statSync(keep).size : out.bytes()
+  process.stdout.write(
+    JSON.stringify({
+      case: name,
+      impl,
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      peakRssMiB: process.resourceUsage().maxRSS / 1024,
+      eldP99Ms: delay.percentile(99) / 1e6,
+      eldMaxMs: delay.max / 1e6,
+      bytesOut,
+    }) + '\n',
+  )
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 1
+})

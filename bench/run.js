@@ -1,0 +1,96 @@
+'use strict'
+
+// npm run bench [-- --scale 0.25 --runs 3 --extra ../shared/fixtures/budibase-templates --only export]
+// Each case runs in its own process, ours and the JavaScript pipeline alternating; prints a
+// table of medians and the ratio ours/theirs, and writes bench/out/results.json.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { execFileSync } = require('node:child_process')
+const { generate, listFiles } = require('./corpus')
+
+const args = process.argv.slice(2)
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
+const scale = Number(option('scale', 1))
+const runs = Number(option('runs', 3))
+const only = option('only', '')
+const extra = option('extra', undefined)
+const out = path.join(__dirname, 'out')
+const work = path.join(out, 'work')
+fs.mkdirSync(work, { recursive: true })
+
+const corpus = generate(path.join(out, `corpus-${scale}`), scale, extra)
+const corpusBytes = listFiles(corpus).reduce((n, f) => n + fs.statSync(path.join(corpus, f)).size, 0)
+const dbBytes = fs.statSync(path.join(corpus, 'db.txt')).size
+
+function runCase(name, impl, env = {}) {
+  const line = execFileSync(process.execPath, [path.join(__dirname, 'case.js'), name, impl, corpus, work], {
+    env: { ...process.env, ...env },
+    maxBuffer: 1 << 20,
+  })
+  return JSON.parse(line.toString().trim().split('\n').pop())
+}
+
+// Import inputs: our exports, kept on disk.
+for (const kind of ['plain', 'per-file']) {
+  if (!fs.existsSync(path.join(work, `${kind}.archive`)) || process.env.BENCH_REBUILD) {
+    runCase(`export ${kind}`, 'ours', { BENCH_KEEP: path.join(work, `${kind}.archive`) })
+  }
+}
+
+const inputBytes = { 'gzip alone': dbBytes, 'envelope alone': dbBytes, 'gunzip alone': corpusBytes + 1e6 }
+const cases = [
+  ['export plain', ['ours', 'js']],
+  ['export per-file', ['ours', 'js']],
+  ['export archive-encrypted', ['ours', 'js']],
+  ['import plain', ['ours', 'js']],
+  ['import per-file', ['ours', 'js']],
+  ['gzip alone', ['ours', 'js', 'pigz']],
+  ['gunzip alone', ['ours', 'js']],
+  ['envelope alone', ['ours', 'js']],
+].filter(([name]) => name.includes(only))
+
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const results = []
+for (const [name, impls] of cases) {
+  const samples = Object.fromEntries(impls.map((i) => [i, []]))
+  for (let r = 0; r < runs; r++) for (const impl of impls) samples[impl].push(runCase(name, impl))
+  for (const impl of impls) {
+    const s = samples[impl]
+    const seconds = median(s.map((x) => x.seconds))
+    results.push({
+      case: name,
+      impl,
+      mbPerSec: (inputBytes[name] || corpusBytes) / 1e6 / seconds,
+      seconds,
+      cpuSeconds: median(s.map((x) => x.cpuSeconds)),
+      peakRssMiB: Math.max(...s.map((x) => x.peakRssMiB)),
+      eldP99Ms: median(s.map((x) => x.eldP99Ms)),
+      eldMaxMs: Math.max(...s.map((x) => x.eldMaxMs)),
+      bytesOut: median(s.map((x) => x.bytesOut)),
+    })
+  }
+}
+
+const js = (name) => results.find((r) => r.case === name && r.impl === 'js')
+const rows = results.map((r) => [
+  r.case,
+  r.impl,
+  r.mbPerSec.toFixed(1),
+  r.cpuSeconds.toFixed(1),
+  r.peakRssMiB.toFixed(0),
+  r.eldP99Ms.toFixed(1),
+  r.eldMaxMs.toFixed(1),
+  (r.bytesOut / 1e6).toFixed(1),
+  r.impl === 'js' ? '' : (r.mbPerSec / js(r.case).mbPerSec).toFixed(2) + 'x',
+])
+const header = ['case', 'impl', 'MB/s', 'CPU s', 'peak RSS MiB', 'ELD p99 ms', 'ELD max ms', 'out MB', 'vs js']
+const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
+const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
+console.log(`corpus: ${(corpusBytes / 1e6).toFixed(0)} MB (db.txt ${(dbBytes / 1e6).toFixed(0)} MB), scale ${scale}, ${runs} runs each, medians\nmachine: ${machine}\n`)
+console.log(table)
+fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({ machine, scale, runs, corpusBytes, results }, null, 2))
