@@ -20,7 +20,7 @@ const runs = Number(option('runs', 3))
 const only = option('only', '')
 const extra = option('extra', undefined)
 const out = path.join(__dirname, 'out')
-const work = path.join(out, 'work')
+const work = path.join(out, `work-${scale}`)
 fs.mkdirSync(work, { recursive: true })
 
 const corpus = generate(path.join(out, `corpus-${scale}`), scale, extra)

@@ -47,9 +47,45 @@ fn deflate_error(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("deflate failed: {e}"))
 }
 
+/// `true` when a sample of the block barely compresses (JPEG, PNG, PDF streams, ciphertext):
+/// such blocks are stored, which is as small and many times faster than deflating them.
+fn incompressible(c: &mut Compress, block: &[u8]) -> bool {
+    const SAMPLE: usize = 8 * 1024;
+    if block.len() < 4 * SAMPLE {
+        return false;
+    }
+    let mut scratch = Vec::with_capacity(SAMPLE + 1024);
+    let mut total = 0;
+    for start in [0, block.len() / 2, block.len() - SAMPLE] {
+        c.reset();
+        scratch.clear();
+        if c.compress_vec(&block[start..start + SAMPLE], &mut scratch, FlushCompress::Finish).is_err() {
+            return false;
+        }
+        total += scratch.len();
+    }
+    total * 100 > 3 * SAMPLE * 97
+}
+
+/// Writes `block` as stored deflate blocks (the stream is byte-aligned here).
+fn store_block(block: &[u8], last: bool, out: &mut Vec<u8>) {
+    let pieces: Vec<&[u8]> = block.chunks(65535).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        let final_piece = last && i == pieces.len() - 1;
+        out.push(final_piece as u8);
+        out.extend_from_slice(&(piece.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(!(piece.len() as u16)).to_le_bytes());
+        out.extend_from_slice(piece);
+    }
+}
+
 /// Deflates one block, primed with `dictionary`, ending with a sync flush or, for the last
-/// block of the stream, the final block.
+/// block of the stream, the final block. Incompressible blocks are stored.
 fn deflate_block(c: &mut Compress, dictionary: &[u8], block: &[u8], last: bool, out: &mut Vec<u8>) -> Result<()> {
+    if incompressible(c, block) {
+        store_block(block, last, out);
+        return Ok(());
+    }
     c.reset();
     if !dictionary.is_empty() {
         c.set_dictionary(dictionary).map_err(deflate_error)?;
@@ -225,5 +261,27 @@ mod tests {
                 assert!(back == data, "threads {threads} split {split}");
             }
         }
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_still_decode() {
+        let mut x: u64 = 7;
+        let mut data: Vec<u8> = (0..1_500_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        data.extend(b"compressible text ".repeat(50_000));
+        let mut enc = GzipEncoder::with_threads(6, 2).unwrap();
+        let mut out = Vec::new();
+        enc.encode(&data, &mut out).unwrap();
+        enc.end(&mut out).unwrap();
+        assert!(out.len() < 1_500_000 + 1_500_000 / 500 + 100_000);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        assert!(back == data);
     }
 }
