@@ -18,6 +18,11 @@ export declare class NativeExtract {
   abort(): void
 }
 
+/** Derived keys of one import, by salt. */
+export declare class NativeKeyCache {
+  constructor()
+}
+
 export declare class NativePack {
   constructor(config: PackConfig)
   /** Starts an entry; with `data`, also writes it and ends the entry in the same call. */
@@ -35,7 +40,11 @@ export declare class NativeTransform {
   static gzip(level?: number | undefined | null): NativeTransform
   static gunzip(): NativeTransform
   static encrypt(password: string, level?: number | undefined | null): NativeTransform
+  /** An envelope under a key from `deriveSharedKey` (same salt, fresh IV, no PBKDF2). */
+  static encryptWithSharedKey(sharedKey: Buffer, level?: number | undefined | null): NativeTransform
   static decrypt(password: string): NativeTransform
+  /** A decryptor sharing derived keys with the other entries of one import. */
+  static decryptWithCache(password: string, cache: NativeKeyCache): NativeTransform
   /** Queues a chunk and runs one bounded step. */
   push(chunk: Buffer): Step
   /** Ends the input and runs one bounded step. */
@@ -53,6 +62,9 @@ export declare class NativeTransform {
 export declare function checkEntryName(name: string): string
 
 export declare function decryptBuffer(input: Buffer, password: string): Promise<unknown>
+
+/** One PBKDF2 for the many envelopes of an export (see `SharedKey`), off the JS thread. */
+export declare function deriveSharedKey(password: string): Promise<unknown>
 
 export declare function encryptBuffer(input: Buffer, password: string, level?: number | undefined | null): Promise<unknown>
 

@@ -836,8 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeExtract = nativeBinding.NativeExtract
+module.exports.NativeKeyCache = nativeBinding.NativeKeyCache
 module.exports.NativePack = nativeBinding.NativePack
 module.exports.NativeTransform = nativeBinding.NativeTransform
 module.exports.checkEntryName = nativeBinding.checkEntryName
 module.exports.decryptBuffer = nativeBinding.decryptBuffer
+module.exports.deriveSharedKey = nativeBinding.deriveSharedKey
 module.exports.encryptBuffer = nativeBinding.encryptBuffer

@@ -11,8 +11,10 @@ const { backupError, fromNative, abortedError, invalidArgument } = require('./er
 
 const OPEN_AHEAD = 2
 
-function encryptStream(password, level) {
-  return new NativeTransform(native.NativeTransform.encrypt(password, level))
+function encryptStream(password, level, sharedKey) {
+  return new NativeTransform(
+    sharedKey ? native.NativeTransform.encryptWithSharedKey(sharedKey, level) : native.NativeTransform.encrypt(password, level),
+  )
 }
 
 async function open(source) {
@@ -113,7 +115,7 @@ function createAppExport(options = {}) {
     const header = { name: entryName, mode: 0o644, mtime: mtime || new Date() }
     if (!encrypt && size !== undefined) header.size = size
     const sink = tar.entry(header)
-    const stages = encrypt ? [source, counting, encryptStream(password, level), sink] : [source, counting, sink]
+    const stages = encrypt ? [source, counting, encryptStream(password, level, sharedKey), sink] : [source, counting, sink]
     try {
       await pipeline(stages)
     } catch (err) {
@@ -133,7 +135,10 @@ function createAppExport(options = {}) {
     report()
   }
 
+  // Per-file envelopes share one derived key (same salt, fresh IV each): one PBKDF2 per export.
+  let sharedKey = null
   const run = async () => {
+    if (perFile) sharedKey = await native.deriveSharedKey(password)
     await writeEntry('db.txt', await open(db), { encrypt: perFile })
     for await (const { file, opened } of openedAhead(files, signal)) {
       if (output.destroyed) return

@@ -23,8 +23,8 @@ function appError(code, details) {
   return backupError(code, MESSAGES[code], details)
 }
 
-function decryptStream(password) {
-  return new NativeTransform(native.NativeTransform.decrypt(password))
+function decryptStream(password, keys) {
+  return new NativeTransform(keys ? native.NativeTransform.decryptWithCache(password, keys) : native.NativeTransform.decrypt(password))
 }
 
 function toReadable(source) {
@@ -118,6 +118,7 @@ async function importAppExport(source, options = {}) {
   if (signal && signal.aborted) throw abortedError(signal.reason)
 
   const summary = { format: null, encrypted: false, files: 0, bytes: 0, dbBytes: 0 }
+  const keys = new native.NativeKeyCache() // our exports repeat one salt: one PBKDF2 per import
   const delivered = []
   const input = toReadable(source)
   const streams = [input]
@@ -230,7 +231,7 @@ async function importAppExport(source, options = {}) {
         const plainName = encrypted ? name.slice(0, -4) : name
         let data = entry
         if (encrypted) {
-          data = chain(entry, decryptStream(password))
+          data = chain(entry, decryptStream(password, keys))
           await firstBytes(data).catch((err) => {
             err.entryName = plainName
             throw err

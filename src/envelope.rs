@@ -18,10 +18,44 @@ type Cipher = ctr::Ctr128BE<aes::Aes256>;
 /// Largest piece of input decrypted at once, so leftover plaintext stays small.
 const DECRYPT_SLICE: usize = 256 * 1024;
 
-fn cipher(password: &[u8], salt: &[u8], iv: &[u8]) -> Cipher {
+fn derive(password: &[u8], salt: &[u8]) -> [u8; 32] {
     let mut key = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, PBKDF2_ROUNDS, &mut key);
-    Cipher::new(&key.into(), iv.into())
+    key
+}
+
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
+    Ok(bytes)
+}
+
+/// A key derived once and shared by the envelopes of one export: each envelope carries the
+/// same salt and its own random IV, so any reader derives the key from the envelope as usual,
+/// while the writer pays for PBKDF2 once instead of once per file. With random 128-bit IVs the
+/// CTR keystreams of different envelopes do not overlap in practice.
+#[derive(Clone)]
+pub struct SharedKey {
+    pub salt: [u8; 16],
+    pub key: [u8; 32],
+}
+
+impl SharedKey {
+    pub fn derive(password: &str) -> Result<Self> {
+        let salt = random::<16>()?;
+        Ok(SharedKey { salt, key: derive(password.as_bytes(), &salt) })
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        [&self.salt[..], &self.key[..]].concat()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != 48 {
+            return Err(Error::new("E_INVALID_ARGUMENT", "a shared key is 48 bytes"));
+        }
+        Ok(SharedKey { salt: bytes[..16].try_into().unwrap(), key: bytes[16..].try_into().unwrap() })
+    }
 }
 
 pub fn bad_password() -> Error {
@@ -32,6 +66,7 @@ pub fn bad_password() -> Error {
 /// first write, off the JS thread.
 pub struct Encryptor {
     password: Vec<u8>,
+    key: Option<[u8; 32]>,
     salt_iv: [u8; HEADER_LEN],
     cipher: Option<Cipher>,
     gzip: GzipEncoder,
@@ -39,18 +74,25 @@ pub struct Encryptor {
 
 impl Encryptor {
     pub fn new(password: &str, level: u32) -> Result<Self> {
-        let mut salt_iv = [0u8; HEADER_LEN];
-        getrandom::getrandom(&mut salt_iv).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
-        Self::with_salt_iv(password, level, salt_iv)
+        Self::with_salt_iv(password, level, random::<HEADER_LEN>()?)
     }
 
     pub fn with_salt_iv(password: &str, level: u32, salt_iv: [u8; HEADER_LEN]) -> Result<Self> {
-        Ok(Encryptor { password: password.as_bytes().to_vec(), salt_iv, cipher: None, gzip: GzipEncoder::new(level)? })
+        Ok(Encryptor { password: password.as_bytes().to_vec(), key: None, salt_iv, cipher: None, gzip: GzipEncoder::new(level)? })
+    }
+
+    /// An envelope under an already derived key: its salt, a fresh IV, no PBKDF2.
+    pub fn with_shared_key(shared: &SharedKey, level: u32) -> Result<Self> {
+        let mut salt_iv = [0u8; HEADER_LEN];
+        salt_iv[..16].copy_from_slice(&shared.salt);
+        salt_iv[16..].copy_from_slice(&random::<16>()?);
+        Ok(Encryptor { password: Vec::new(), key: Some(shared.key), salt_iv, cipher: None, gzip: GzipEncoder::new(level)? })
     }
 
     fn start(&mut self, out: &mut Vec<u8>) -> usize {
         if self.cipher.is_none() {
-            self.cipher = Some(cipher(&self.password, &self.salt_iv[..16], &self.salt_iv[16..]));
+            let key = self.key.unwrap_or_else(|| derive(&self.password, &self.salt_iv[..16]));
+            self.cipher = Some(Cipher::new(&key.into(), self.salt_iv[16..].into()));
             out.extend_from_slice(&self.salt_iv);
         }
         out.len()
@@ -75,10 +117,35 @@ impl Transform for Encryptor {
     }
 }
 
+/// Keys already derived for one password, by salt: envelopes made with a `SharedKey` repeat
+/// their salt, so an importer derives the key once per export instead of once per file.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::sync::Mutex<std::collections::HashMap<[u8; 16], [u8; 32]>>,
+}
+
+impl KeyCache {
+    const MAX_KEYS: usize = 4096;
+
+    fn key(&self, password: &[u8], salt: &[u8]) -> [u8; 32] {
+        let salt: [u8; 16] = salt.try_into().expect("16-byte salt");
+        if let Some(key) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&salt) {
+            return *key;
+        }
+        let key = derive(password, &salt);
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.len() < Self::MAX_KEYS {
+            keys.insert(salt, key);
+        }
+        key
+    }
+}
+
 /// Envelope -> plaintext. Nothing is output before the first member's gzip header has
 /// been decrypted and accepted, so a wrong password never leaks garbage downstream.
 pub struct Decryptor {
     password: Vec<u8>,
+    cache: Option<std::sync::Arc<KeyCache>>,
     header: Vec<u8>,
     cipher: Option<Cipher>,
     plain: Vec<u8>,
@@ -90,12 +157,18 @@ impl Decryptor {
     pub fn new(password: &str) -> Self {
         Decryptor {
             password: password.as_bytes().to_vec(),
+            cache: None,
             header: Vec::with_capacity(HEADER_LEN),
             cipher: None,
             plain: Vec::new(),
             plain_pos: 0,
             gzip: GzipDecoder::new(),
         }
+    }
+
+    /// A decryptor that shares derived keys with the other envelopes of one import.
+    pub fn with_cache(password: &str, cache: std::sync::Arc<KeyCache>) -> Self {
+        Decryptor { cache: Some(cache), ..Self::new(password) }
     }
 
     fn inflate(&mut self, out: &mut Vec<u8>) -> Result<()> {
@@ -129,7 +202,12 @@ impl Transform for Decryptor {
             if self.header.len() < HEADER_LEN {
                 return Ok(used);
             }
-            self.cipher = Some(cipher(&self.password, &self.header[..16], &self.header[16..]));
+            let (salt, iv) = self.header.split_at(16);
+            let key = match &self.cache {
+                Some(cache) => cache.key(&self.password, salt),
+                None => derive(&self.password, salt),
+            };
+            self.cipher = Some(Cipher::new(&key.into(), iv.into()));
         }
         let take = (input.len() - used).min(DECRYPT_SLICE);
         self.plain.clear();

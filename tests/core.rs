@@ -319,3 +319,20 @@ fn a_gzip_bomb_stops_at_the_budget() {
     }
     assert_eq!(err.unwrap().code, "E_LIMIT_BYTES");
 }
+
+#[test]
+fn shared_key_envelopes_open_with_any_reader_and_the_key_cache() {
+    use backup_native::envelope::{KeyCache, SharedKey};
+    let shared = SharedKey::derive("pw").unwrap();
+    let a = Pump::new(Encryptor::with_shared_key(&shared, 6).unwrap()).run_all(b"first file").unwrap();
+    let b = Pump::new(Encryptor::with_shared_key(&shared, 6).unwrap()).run_all(b"second file").unwrap();
+    assert_eq!(a[..16], b[..16], "one salt per export");
+    assert_ne!(a[16..32], b[16..32], "a fresh IV per envelope");
+    assert_eq!(Pump::new(Decryptor::new("pw")).run_all(&a).unwrap(), b"first file");
+    let cache = std::sync::Arc::new(KeyCache::default());
+    for (envelope, plain) in [(&a, &b"first file"[..]), (&b, &b"second file"[..])] {
+        assert_eq!(Pump::new(Decryptor::with_cache("pw", cache.clone())).run_all(envelope).unwrap(), plain);
+    }
+    let err = Pump::new(Decryptor::with_cache("wrong", std::sync::Arc::new(KeyCache::default()))).run_all(&a).unwrap_err();
+    assert_eq!(err.code, "E_BAD_PASSWORD");
+}

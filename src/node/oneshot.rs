@@ -43,3 +43,26 @@ pub fn encrypt_buffer(input: Buffer, password: String, level: Option<u32>) -> As
 pub fn decrypt_buffer(input: Buffer, password: String) -> AsyncTask<OneShot> {
     AsyncTask::new(OneShot { input, password, encrypt: None })
 }
+
+pub struct DeriveKey {
+    password: String,
+}
+
+impl Task for DeriveKey {
+    type Output = Vec<u8>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> napi::Result<Vec<u8>> {
+        crate::envelope::SharedKey::derive(&self.password).map(|k| k.to_bytes()).map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<Buffer> {
+        Ok(output.into())
+    }
+}
+
+/// One PBKDF2 for the many envelopes of an export (see `SharedKey`), off the JS thread.
+#[napi(js_name = "deriveSharedKey")]
+pub fn derive_shared_key(password: String) -> AsyncTask<DeriveKey> {
+    AsyncTask::new(DeriveKey { password })
+}

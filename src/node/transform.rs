@@ -6,7 +6,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
 use super::job::{to_napi, Job, Shared};
-use crate::envelope::{Decryptor, Encryptor};
+use crate::envelope::{Decryptor, Encryptor, KeyCache, SharedKey};
 use crate::error::Result;
 use crate::gzip::{GzipDecoder, GzipEncoder};
 use crate::transform::{Pump, Transform};
@@ -49,6 +49,21 @@ impl Transform for ByteTransform {
     }
 }
 
+/// Derived keys of one import, by salt.
+#[napi]
+pub struct NativeKeyCache {
+    inner: Arc<KeyCache>,
+}
+
+#[napi]
+impl NativeKeyCache {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        NativeKeyCache { inner: Arc::new(KeyCache::default()) }
+    }
+}
+
 type Core = Pump<ByteTransform>;
 type Step = AsyncTask<Job<Core, Vec<u8>>>;
 
@@ -82,9 +97,22 @@ impl NativeTransform {
         Ok(Self::wrap(ByteTransform::Encrypt(Encryptor::new(&password, level(level_)).map_err(to_napi)?)))
     }
 
+    /// An envelope under a key from `deriveSharedKey` (same salt, fresh IV, no PBKDF2).
+    #[napi(factory)]
+    pub fn encrypt_with_shared_key(shared_key: Buffer, level_: Option<u32>) -> napi::Result<Self> {
+        let shared = SharedKey::from_bytes(&shared_key).map_err(to_napi)?;
+        Ok(Self::wrap(ByteTransform::Encrypt(Encryptor::with_shared_key(&shared, level(level_)).map_err(to_napi)?)))
+    }
+
     #[napi(factory)]
     pub fn decrypt(password: String) -> Self {
         Self::wrap(ByteTransform::Decrypt(Decryptor::new(&password)))
+    }
+
+    /// A decryptor sharing derived keys with the other entries of one import.
+    #[napi(factory)]
+    pub fn decrypt_with_cache(password: String, cache: &NativeKeyCache) -> Self {
+        Self::wrap(ByteTransform::Decrypt(Decryptor::with_cache(&password, cache.inner.clone())))
     }
 
     /// Queues a chunk and runs one bounded step.
