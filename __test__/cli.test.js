@@ -99,15 +99,20 @@ describe('the CLI', () => {
   test('the password never shows in ps output', async () => {
     const { dir } = makeAppDir()
     const work = tmpdir('bn-cli-')
-    const big = path.join(dir, 'attachments', 'big.bin')
-    fs.writeFileSync(big, crypto.randomBytes(20 << 20))
-    const child = spawn(process.execPath, [CLI, 'export', dir, '-o', path.join(work, 'a.tgz'), '--level', '9'], {
-      env: { ...process.env, BACKUP_PASSWORD: 'visible-if-leaked' },
-    })
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    const ps = spawnSync('ps', ['-eo', 'args']).stdout.toString()
-    await new Promise((resolve) => child.on('exit', resolve))
-    expect(ps).toMatch(/backup-native\.js export/)
+    const archive = await collect(exportDirectory(dir, { password: 'visible-if-leaked' }))
+    const fifo = path.join(work, 'upload.fifo')
+    spawnSync('mkfifo', [fifo])
+    // The child blocks on the FIFO, so it is surely running while ps looks.
+    const child = spawn(process.execPath, [CLI, 'verify', fifo], { env: { ...process.env, BACKUP_PASSWORD: 'visible-if-leaked' } })
+    const exited = new Promise((resolve) => child.on('exit', resolve))
+    let ps = ''
+    for (let i = 0; i < 50 && !/backup-native\.js verify/.test(ps); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      ps = spawnSync('ps', ['-eo', 'args']).stdout.toString()
+    }
+    fs.writeFileSync(fifo, archive)
+    expect(await exited).toBe(0)
+    expect(ps).toMatch(/backup-native\.js verify/)
     expect(ps).not.toMatch(/visible-if-leaked/)
   })
 })
