@@ -10,6 +10,27 @@ const { NativeTransform } = require('./transform')
 const { backupError, fromNative, abortedError, invalidArgument } = require('./errors')
 
 const OPEN_AHEAD = 2
+const SMALL_FILE = 256 * 1024
+
+function sourceFailed(name, cause) {
+  return backupError('E_SOURCE_ERROR', `Source of ${JSON.stringify(name)} failed: ${cause.message}`, { entryName: name, cause })
+}
+
+// Reads a small source whole; stops early once it has more than `size` bytes.
+async function readSmall(source, size) {
+  const chunks = []
+  let length = 0
+  for await (const chunk of source) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)
+    chunks.push(buf)
+    length += buf.length
+    if (length > size) {
+      source.destroy()
+      break
+    }
+  }
+  return Buffer.concat(chunks, length)
+}
 
 function encryptStream(password, level, sharedKey) {
   return new NativeTransform(
@@ -114,17 +135,27 @@ function createAppExport(options = {}) {
     const entryName = encrypt ? `${name}.enc` : name
     const header = { name: entryName, mode: 0o644, mtime: mtime || new Date() }
     if (!encrypt && size !== undefined) header.size = size
+    if (!encrypt && size !== undefined && size <= SMALL_FILE) {
+      // Small files: read whole, then one native call for header, data and padding.
+      const data = await readSmall(source, size).catch((err) => {
+        throw sourceError ? sourceFailed(name, sourceError) : err
+      })
+      if (data.length !== size) {
+        throw backupError('E_SIZE_MISMATCH', `Entry ${JSON.stringify(name)} declared a size of ${size} bytes but its data has ${data.length}`, { entryName: name })
+      }
+      progress.bytesIn += data.length
+      await new Promise((resolve, reject) => tar.entry(header, data, (err) => (err ? reject(err) : resolve())))
+      current = null
+      progress.entries++
+      report()
+      return
+    }
     const sink = tar.entry(header)
     const stages = encrypt ? [source, counting, encryptStream(password, level, sharedKey), sink] : [source, counting, sink]
     try {
       await pipeline(stages)
     } catch (err) {
-      if (sourceError) {
-        throw backupError('E_SOURCE_ERROR', `Source of ${JSON.stringify(name)} failed: ${sourceError.message}`, {
-          entryName: name,
-          cause: sourceError,
-        })
-      }
+      if (sourceError) throw sourceFailed(name, sourceError)
       const mapped = fromNative(err)
       if (mapped.code === 'E_SIZE_MISMATCH') mapped.entryName = name
       throw mapped
