@@ -126,34 +126,24 @@ function createAppExport(options = {}) {
     current = source
     let sourceError = null
     source.once('error', (err) => (sourceError = err))
-    const counting = new Transform({
-      transform(chunk, encoding, callback) {
-        progress.bytesIn += chunk.length
-        callback(null, chunk)
-      },
-    })
-    const entryName = encrypt ? `${name}.enc` : name
-    const header = { name: entryName, mode: 0o644, mtime: mtime || new Date() }
+    const header = { name: encrypt ? `${name}.enc` : name, mode: 0o644, mtime: mtime || new Date() }
     if (!encrypt && size !== undefined) header.size = size
-    if (!encrypt && size !== undefined && size <= SMALL_FILE) {
-      // Small files: read whole, then one native call for header, data and padding.
-      const data = await readSmall(source, size).catch((err) => {
-        throw sourceError ? sourceFailed(name, sourceError) : err
-      })
-      if (data.length !== size) {
-        throw backupError('E_SIZE_MISMATCH', `Entry ${JSON.stringify(name)} declared a size of ${size} bytes but its data has ${data.length}`, { entryName: name })
-      }
-      progress.bytesIn += data.length
-      await new Promise((resolve, reject) => tar.entry(header, data, (err) => (err ? reject(err) : resolve())))
-      current = null
-      progress.entries++
-      report()
-      return
-    }
-    const sink = tar.entry(header)
-    const stages = encrypt ? [source, counting, encryptStream(password, level, sharedKey), sink] : [source, counting, sink]
     try {
-      await pipeline(stages)
+      if (!encrypt && size !== undefined && size <= SMALL_FILE) {
+        // Small files: read whole, then one native call for header, data and padding.
+        const data = await readSmall(source, size)
+        progress.bytesIn += data.length
+        await new Promise((resolve, reject) => tar.entry(header, data, (err) => (err ? reject(err) : resolve())))
+      } else {
+        const counting = new Transform({
+          transform(chunk, encoding, callback) {
+            progress.bytesIn += chunk.length
+            callback(null, chunk)
+          },
+        })
+        const sink = tar.entry(header)
+        await pipeline(encrypt ? [source, counting, encryptStream(password, level, sharedKey), sink] : [source, counting, sink])
+      }
     } catch (err) {
       if (sourceError) throw sourceFailed(name, sourceError)
       const mapped = fromNative(err)

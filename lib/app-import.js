@@ -34,27 +34,32 @@ function toReadable(source) {
   throw invalidArgument('source must be a Readable, a Buffer or a file path')
 }
 
-// Reads at least `n` bytes (or all there is) and returns them with a stream of everything.
-async function peek(stream, n) {
-  const head = []
+// Reads at least `n` bytes of `stream` (fewer only if it ends first). Returns them as `head`,
+// whether the stream `ended` there, and a stream of everything (head included) to go on with.
+async function readAhead(stream, n) {
+  const chunks = []
   let length = 0
   const iterator = stream[Symbol.asyncIterator]()
+  let ended = false
   while (length < n) {
     const next = await iterator.next()
-    if (next.done) break
-    head.push(next.value)
+    if (next.done) {
+      ended = true
+      break
+    }
+    chunks.push(next.value)
     length += next.value.length
   }
-  const first = Buffer.concat(head)
-  async function* rest() {
-    if (first.length) yield first
+  const head = Buffer.concat(chunks, length)
+  async function* all() {
+    if (head.length) yield head
     for (;;) {
       const next = await iterator.next()
       if (next.done) return
       yield next.value
     }
   }
-  return { head: first, stream: Readable.from(rest(), { objectMode: false }) }
+  return { head, ended, stream: Readable.from(all(), { objectMode: false }) }
 }
 
 const isGzip = (b) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b
@@ -74,30 +79,6 @@ function firstBytes(stream) {
     stream.once('end', ok)
     stream.once('error', done)
   })
-}
-
-// Reads `stream` whole if it has at most `limit` bytes; else returns a stream of all of it.
-async function bufferUpTo(stream, limit) {
-  const chunks = []
-  let length = 0
-  const iterator = stream[Symbol.asyncIterator]()
-  for (;;) {
-    const next = await iterator.next()
-    if (next.done) return { buffer: Buffer.concat(chunks, length) }
-    chunks.push(next.value)
-    length += next.value.length
-    if (length > limit) break
-  }
-  async function* all() {
-    yield* chunks
-    chunks.length = 0
-    for (;;) {
-      const next = await iterator.next()
-      if (next.done) return
-      yield next.value
-    }
-  }
-  return { stream: Readable.from(all(), { objectMode: false }) }
 }
 
 // `from` piped into `to`, errors and destroys carried both ways; returns `to`.
@@ -140,7 +121,7 @@ async function importAppExport(source, options = {}) {
     )
 
   try {
-    let { head, stream } = await peek(input, 512)
+    let { head, stream } = await readAhead(input, 512)
     streams.push(stream)
     if (!isGzip(head) && !isTar(head)) {
       const looksLikeText = head.length === 0 || head[0] === 0x7b // '{' starts every ndjson dump
@@ -153,7 +134,7 @@ async function importAppExport(source, options = {}) {
       const plain = chain(stream, decryptStream(password))
       streams.push(plain)
       summary.encrypted = true
-      ;({ head, stream } = await peek(plain, 512))
+      ;({ head, stream } = await readAhead(plain, 512))
       streams.push(stream)
       if (!isTar(head)) {
         summary.format = 'encrypted-db'
@@ -242,9 +223,9 @@ async function importAppExport(source, options = {}) {
           await deliverDb(data)
           continue
         }
-        const whole = await bufferUpTo(data, SMALL_ENTRY)
-        if (whole.buffer) {
-          const bytes = whole.buffer
+        const whole = await readAhead(data, SMALL_ENTRY + 1)
+        if (whole.ended) {
+          const bytes = whole.head
           await waitForRoom(bytes.length)
           track(
             onFile(plainName, Readable.from([bytes]), { size: bytes.length }).then(() => delivered.push(plainName)),

@@ -59,20 +59,22 @@ impl Extractor {
         self.decided = true;
     }
 
-    /// Feeds tar bytes to the parser and the parser's events through the policy.
+    /// Feeds tar bytes to the parser and what it reports through the policy. The parser
+    /// appends to `out` directly (extending a trailing data event), so only the bytes and
+    /// events added here are counted.
     fn parse(&mut self, tar_bytes: &[u8], out: &mut Vec<Event>) -> Result<()> {
-        let mut events = Vec::new();
-        self.tar.write(tar_bytes, &mut events)?;
-        for event in events {
-            match &event {
+        let (start, mut already) = match out.last() {
+            Some(Event::Data(d)) => (out.len() - 1, d.len()),
+            _ => (out.len(), 0),
+        };
+        self.tar.write(tar_bytes, out)?;
+        for event in &out[start..] {
+            match event {
                 Event::Header(h) => self.policy.check_header(h)?,
-                Event::Data(d) => self.policy.check_data(d.len() as u64)?,
+                Event::Data(d) => self.policy.check_data((d.len() - already) as u64)?,
                 _ => {}
             }
-            match (out.last_mut(), event) {
-                (Some(Event::Data(last)), Event::Data(more)) => last.extend_from_slice(&more),
-                (_, event) => out.push(event),
-            }
+            already = 0;
         }
         Ok(())
     }

@@ -47,23 +47,27 @@ impl<T: Transform> Pump<T> {
         Pump { inner, pending: Vec::new(), pending_pos: 0, ended: false, done: false, failed: None }
     }
 
-    /// Queues `chunk` and runs one step.
+    /// Runs one step on `chunk`; what the step leaves unconsumed is kept for the next steps.
+    /// Input is copied only when a step stops early (output cap reached).
     pub fn push(&mut self, chunk: &[u8]) -> Result<T::Out> {
-        self.check()?;
         if self.ended {
             return Err(crate::error::Error::new("E_WRITE_AFTER_END", "write after end"));
         }
-        if self.pending_pos == self.pending.len() {
-            self.pending.clear();
-            self.pending_pos = 0;
-        }
-        self.pending.extend_from_slice(chunk);
-        self.step()
+        self.guarded(|pump, out| {
+            if pump.pending_pos < pump.pending.len() {
+                pump.pending.extend_from_slice(chunk);
+                return pump.step_into(out);
+            }
+            let used = pump.feed(chunk, out)?;
+            pump.pending.clear();
+            pump.pending_pos = 0;
+            pump.pending.extend_from_slice(&chunk[used..]);
+            Ok(())
+        })
     }
 
     /// Marks the end of input and runs one step.
     pub fn end(&mut self) -> Result<T::Out> {
-        self.check()?;
         self.ended = true;
         self.step()
     }
@@ -74,15 +78,15 @@ impl<T: Transform> Pump<T> {
             && (self.pending_pos < self.pending.len() || self.inner.has_buffered() || (self.ended && !self.done))
     }
 
-    pub fn is_done(&self) -> bool {
-        self.done
+    pub fn step(&mut self) -> Result<T::Out> {
+        self.guarded(Self::step_into)
     }
 
-    pub fn step(&mut self) -> Result<T::Out> {
+    /// Runs `work`; an error poisons the pump, so every later call fails the same way.
+    fn guarded(&mut self, work: impl FnOnce(&mut Self, &mut T::Out) -> Result<()>) -> Result<T::Out> {
         self.check()?;
         let mut out = T::Out::default();
-        let result = self.step_into(&mut out);
-        match result {
+        match work(self, &mut out) {
             Ok(()) => Ok(out),
             Err(e) => {
                 self.failed = Some(e.clone());
@@ -91,24 +95,37 @@ impl<T: Transform> Pump<T> {
         }
     }
 
-    fn step_into(&mut self, out: &mut T::Out) -> Result<()> {
+    /// Writes `input` until it is consumed (and the transform's own buffer drained) or the
+    /// output cap is reached; returns how much of `input` was consumed.
+    fn feed(&mut self, input: &[u8], out: &mut T::Out) -> Result<usize> {
+        let mut pos = 0;
         while out.weight() < OUTPUT_CAP {
-            let rest = &self.pending[self.pending_pos..];
             let buffered = self.inner.has_buffered();
-            if rest.is_empty() && !buffered {
+            if pos == input.len() && !buffered {
                 break;
             }
-            let n = self.inner.write(rest, out)?;
-            self.pending_pos += n;
+            let n = self.inner.write(&input[pos..], out)?;
+            pos += n;
             if n == 0 && !buffered && out.weight() < OUTPUT_CAP {
                 return Err(crate::error::Error::internal("transform made no progress"));
             }
         }
-        if self.pending_pos == self.pending.len() && self.pending.capacity() > 4 * OUTPUT_CAP {
-            self.pending = Vec::new();
+        Ok(pos)
+    }
+
+    fn step_into(&mut self, out: &mut T::Out) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let used = self.feed(&pending[self.pending_pos..], out);
+        self.pending = pending;
+        self.pending_pos += used?;
+        if self.pending_pos == self.pending.len() {
+            self.pending.clear();
             self.pending_pos = 0;
+            if self.pending.capacity() > 4 * OUTPUT_CAP {
+                self.pending = Vec::new();
+            }
         }
-        let drained = self.pending_pos == self.pending.len() && !self.inner.has_buffered();
+        let drained = self.pending.is_empty() && !self.inner.has_buffered();
         if self.ended && !self.done && drained && out.weight() < OUTPUT_CAP {
             self.done = self.inner.finish(out)?;
         }

@@ -204,9 +204,10 @@ impl GzipEncoder {
         let batch = self.threads * BLOCKS_PER_THREAD * BLOCK;
         if self.pending.len() >= batch {
             let whole = self.pending.len() / BLOCK * BLOCK;
-            let data = std::mem::take(&mut self.pending);
+            let mut data = std::mem::take(&mut self.pending);
             self.compress(&data[..whole], false, out)?;
-            self.pending = data[whole..].to_vec();
+            data.drain(..whole);
+            self.pending = data;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::Env;
 use napi_derive::napi;
 
-use super::job::{invalid_argument, Deliver, Job, Shared};
+use super::job::{invalid_argument, step, Deliver, Job, Shared};
 use super::pack::JsHeader;
 use crate::extract::{Extractor, GzipMode};
 use crate::policy::{Limits, Mode};
@@ -110,17 +110,17 @@ impl NativeExtract {
 
     #[napi]
     pub fn push(&self, chunk: Buffer) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Core::has_more, move |core| core.push(&chunk)))
+        step(&self.shared, move |core| core.push(&chunk))
     }
 
     #[napi]
     pub fn end(&self) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Core::has_more, |core| core.end()))
+        step(&self.shared, |core| core.end())
     }
 
     #[napi]
     pub fn pull(&self) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Core::has_more, |core| core.step()))
+        step(&self.shared, |core| core.step())
     }
 
     #[napi]

@@ -4,7 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{Buffer, ToNapiValue, TypeName};
+use napi::bindgen_prelude::{AsyncTask, Buffer, ToNapiValue, TypeName};
 use napi::{Env, Task};
 
 use crate::error::Error;
@@ -26,13 +26,31 @@ pub fn invalid_argument(message: impl Into<String>) -> napi::Error {
     to_napi(Error::new("E_INVALID_ARGUMENT", message))
 }
 
+/// A pipeline core as the napi classes drive it: bounded steps, and whether another step
+/// would produce more without new input.
+pub trait Core: Send + 'static {
+    fn has_more(&self) -> bool;
+}
+
+impl<T: crate::transform::Transform + 'static> Core for crate::transform::Pump<T> {
+    fn has_more(&self) -> bool {
+        crate::transform::Pump::has_more(self)
+    }
+}
+
+impl Core for crate::pack::Packer {
+    fn has_more(&self) -> bool {
+        crate::pack::Packer::has_more(self)
+    }
+}
+
 pub struct Shared<T> {
     core: Mutex<Option<T>>,
     aborted: AtomicBool,
     has_more: AtomicBool,
 }
 
-impl<T: Send + 'static> Shared<T> {
+impl<T: Core> Shared<T> {
     pub fn new(core: T) -> Arc<Self> {
         Arc::new(Shared { core: Mutex::new(Some(core)), aborted: AtomicBool::new(false), has_more: AtomicBool::new(false) })
     }
@@ -53,7 +71,7 @@ impl<T: Send + 'static> Shared<T> {
 
     /// Runs one step on the core. A panic becomes `E_INTERNAL` and poisons the pipeline; an
     /// error poisons it too (the core remembers its error).
-    pub fn run<R>(&self, work: impl FnOnce(&mut T) -> crate::error::Result<R>, more: impl FnOnce(&T) -> bool) -> crate::error::Result<R> {
+    pub fn run<R>(&self, work: impl FnOnce(&mut T) -> crate::error::Result<R>) -> crate::error::Result<R> {
         if self.aborted.load(Ordering::SeqCst) {
             return Err(Error::aborted());
         }
@@ -78,7 +96,7 @@ impl<T: Send + 'static> Shared<T> {
             *guard = None;
             return Err(Error::aborted());
         }
-        let more = result.is_ok() && guard.as_ref().map(more).unwrap_or(false);
+        let more = result.is_ok() && guard.as_ref().is_some_and(T::has_more);
         self.has_more.store(more, Ordering::SeqCst);
         if result.is_err() {
             *guard = None;
@@ -102,25 +120,27 @@ impl Deliver for Vec<u8> {
 
 type Work<T, R> = Box<dyn FnOnce(&mut T) -> crate::error::Result<R> + Send>;
 
-pub struct Job<T: Send + 'static, R: Deliver> {
+/// One step of a pipeline as a napi `AsyncTask`: `work` runs on the libuv pool.
+pub struct Job<T: Core, R: Deliver> {
     shared: Arc<Shared<T>>,
     work: Option<Work<T, R>>,
-    more: fn(&T) -> bool,
 }
 
-impl<T: Send + 'static, R: Deliver> Job<T, R> {
-    pub fn new(shared: &Arc<Shared<T>>, more: fn(&T) -> bool, work: impl FnOnce(&mut T) -> crate::error::Result<R> + Send + 'static) -> Self {
-        Job { shared: shared.clone(), work: Some(Box::new(work)), more }
-    }
+/// The task for one step of `shared`.
+pub fn step<T: Core, R: Deliver>(
+    shared: &Arc<Shared<T>>,
+    work: impl FnOnce(&mut T) -> crate::error::Result<R> + Send + 'static,
+) -> AsyncTask<Job<T, R>> {
+    AsyncTask::new(Job { shared: shared.clone(), work: Some(Box::new(work)) })
 }
 
-impl<T: Send + 'static, R: Deliver> Task for Job<T, R> {
+impl<T: Core, R: Deliver> Task for Job<T, R> {
     type Output = R;
     type JsValue = R::Js;
 
     fn compute(&mut self) -> napi::Result<R> {
         let work = self.work.take().ok_or_else(|| to_napi(Error::internal("job ran twice")))?;
-        self.shared.run(work, self.more).map_err(to_napi)
+        self.shared.run(work).map_err(to_napi)
     }
 
     fn resolve(&mut self, env: Env, output: R) -> napi::Result<R::Js> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
-use super::job::{invalid_argument, to_napi, Job, Shared};
+use super::job::{invalid_argument, step, to_napi, Job, Shared};
 use crate::pack::{PackOptions, Packer};
 use crate::tar::{type_from_name, type_name, Header};
 
@@ -118,35 +118,35 @@ impl NativePack {
     #[napi]
     pub fn begin(&self, header: JsHeader, known_size: bool, data: Option<Buffer>) -> napi::Result<Step> {
         let header = header.into_core()?;
-        Ok(AsyncTask::new(Job::new(&self.shared, Packer::has_more, move |p| {
+        Ok(step(&self.shared, move |p| {
             let mut out = p.begin(header, known_size)?;
             if let Some(data) = data {
                 out.extend(p.write(&data)?);
                 out.extend(p.end()?);
             }
             Ok(out)
-        })))
+        }))
     }
 
     #[napi]
     pub fn write(&self, chunk: Buffer) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Packer::has_more, move |p| p.write(&chunk)))
+        step(&self.shared, move |p| p.write(&chunk))
     }
 
     /// Ends the current entry (a staged entry then drains through `pull`).
     #[napi]
     pub fn end(&self) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Packer::has_more, |p| p.end()))
+        step(&self.shared, |p| p.end())
     }
 
     #[napi]
     pub fn pull(&self) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Packer::has_more, |p| p.step()))
+        step(&self.shared, |p| p.step())
     }
 
     #[napi]
     pub fn finalize(&self) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Packer::has_more, |p| p.finalize()))
+        step(&self.shared, |p| p.finalize())
     }
 
     #[napi]

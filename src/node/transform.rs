@@ -5,7 +5,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
-use super::job::{to_napi, Job, Shared};
+use super::job::{step, to_napi, Job, Shared};
 use crate::envelope::{Decryptor, Encryptor, KeyCache, SharedKey};
 use crate::error::Result;
 use crate::gzip::{GzipDecoder, GzipEncoder};
@@ -118,19 +118,19 @@ impl NativeTransform {
     /// Queues a chunk and runs one bounded step.
     #[napi]
     pub fn push(&self, chunk: Buffer) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Core::has_more, move |core| core.push(&chunk)))
+        step(&self.shared, move |core| core.push(&chunk))
     }
 
     /// Ends the input and runs one bounded step.
     #[napi]
     pub fn end(&self) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Core::has_more, |core| core.end()))
+        step(&self.shared, |core| core.end())
     }
 
     /// Runs one more bounded step; call while `hasMore()`.
     #[napi]
     pub fn pull(&self) -> Step {
-        AsyncTask::new(Job::new(&self.shared, Core::has_more, |core| core.step()))
+        step(&self.shared, |core| core.step())
     }
 
     #[napi]

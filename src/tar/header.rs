@@ -72,7 +72,6 @@ pub struct RawHeader {
     pub gname: Vec<u8>,
     pub devmajor: u32,
     pub devminor: u32,
-    pub is_ustar: bool,
 }
 
 fn cstr(field: &[u8]) -> &[u8] {
@@ -107,19 +106,16 @@ pub fn parse_number(field: &[u8], what: &str) -> Result<u64> {
         i += 1;
     }
     let mut value: u64 = 0;
-    let mut digits = 0;
     while i < field.len() && (b'0'..=b'7').contains(&field[i]) {
         value = value
             .checked_mul(8)
             .and_then(|v| v.checked_add((field[i] - b'0') as u64))
             .ok_or_else(|| invalid("too large"))?;
-        digits += 1;
         i += 1;
     }
     if field[i..].iter().any(|&b| b != 0 && b != b' ') {
         return Err(invalid("not an octal number"));
     }
-    let _ = digits;
     Ok(value)
 }
 
@@ -186,7 +182,6 @@ pub fn parse_block(block: &[u8; BLOCK], first: bool) -> Result<RawHeader> {
         gname: if is_ustar || is_gnu { cstr(&block[297..329]).to_vec() } else { Vec::new() },
         devmajor: dev(329..337, "devmajor")?,
         devminor: dev(337..345, "devminor")?,
-        is_ustar: is_ustar || is_gnu,
     })
 }
 

@@ -76,11 +76,6 @@ impl TarReader {
         }
     }
 
-    /// Entries reported so far.
-    pub fn entries(&self) -> u64 {
-        self.entries
-    }
-
     /// Consumes all of `input`, appending events.
     pub fn write(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<()> {
         let mut pos = 0;
@@ -293,7 +288,6 @@ impl TarReader {
             devminor: raw.devminor,
             pax: Vec::new(),
         };
-        let _ = raw.is_ustar;
         for (key, value) in &pax {
             match key.as_str() {
                 "size" => header.size = parse_u64(key, value)?,
