@@ -36,6 +36,19 @@ export declare class NativePack {
   abort(): void
 }
 
+/** An extraction folder, held open by descriptor. */
+export declare class NativeTarget {}
+
+export declare class NativeTargetFile {
+  constructor(target: NativeTarget, name: string)
+  /** Opens (creating) the entry's folders by handle and an exclusive temp file. */
+  open(): Step
+  write(chunk: Buffer): Step
+  /** Links the complete file under its name; `mtime_ms` is set through the descriptor. */
+  commit(mtimeMs?: number | undefined | null): Step
+  abort(): void
+}
+
 export declare class NativeTransform {
   static gzip(level?: number | undefined | null): NativeTransform
   static gunzip(): NativeTransform
@@ -66,7 +79,21 @@ export declare function decryptBuffer(input: Buffer, password: string): Promise<
 /** One PBKDF2 for the many envelopes of an export (see `SharedKey`), off the JS thread. */
 export declare function deriveSharedKey(password: string): Promise<unknown>
 
+/** "tar" or "db", from the first 512 decrypted bytes of an envelope. */
+export declare function detectDecryptedFormat(head: Buffer): string
+
+/** "gzip", "tar", "db" or "encrypted", from the first 512 bytes of an upload. */
+export declare function detectFormat(head: Buffer): string
+
 export declare function encryptBuffer(input: Buffer, password: string, level?: number | undefined | null): Promise<unknown>
+
+export interface EntryRoute {
+  /** "skip", "plugin", "db" or "file". */
+  kind: string
+  /** The plaintext name, for "db" and "file". */
+  name?: string
+  encrypted: boolean
+}
 
 export interface ExtractConfig {
   /** "auto", "always" or "never". */
@@ -112,9 +139,14 @@ export interface JsLimits {
   maxTotalBytes?: number
 }
 
+/** Creates the folder if needed and opens it; resolves to a `NativeTarget`. */
+export declare function openTarget(path: string): Promise<NativeTarget>
+
 export interface PackConfig {
   /** gzip level; absent for a plain tar. */
   gzip?: number
   stagingMemory?: number
   stagingDir?: string
 }
+
+export declare function routeEntry(name: string, directory: boolean): EntryRoute

@@ -190,8 +190,8 @@ export interface AppImportOptions {
   password?: string
   /** Receives the plaintext db.txt as a stream. */
   onDb: (dump: Readable) => Promise<void>
-  /** Every other file, plaintext, `.enc` stripped from the name. `size` is undefined for large `.enc` entries. */
-  onFile: (name: string, data: Readable, info: { size: number | undefined }) => Promise<void>
+  /** Every other file, plaintext, `.enc` stripped from the name. `size` is undefined for large `.enc` entries; `mtime` is the entry's. */
+  onFile: (name: string, data: Readable, info: { size: number | undefined; mtime: Date }) => Promise<void>
   /** onFile calls in flight at once, default 4. */
   concurrency?: number
   signal?: AbortSignal

@@ -16,6 +16,7 @@ const MESSAGES = {
   E_IS_PLUGIN: 'Supplied file is a plugin - cannot import as app.',
   E_NO_DB_FILE: 'App export does not appear to be valid - no DB file found.',
 }
+const HEAD_LEN = 512 // bytes read before deciding what an upload is (FORMAT.md §4)
 const SMALL_ENTRY = 1 << 20 // entries up to this size are buffered so the parser can move on
 const BUFFER_BUDGET = 16 << 20 // bytes of buffered small entries in flight at once
 
@@ -62,8 +63,6 @@ async function readAhead(stream, n) {
   return { head, ended, stream: Readable.from(all(), { objectMode: false }) }
 }
 
-const isGzip = (b) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b
-const isTar = (b) => b.length >= 262 && b.toString('latin1', 257, 262) === 'ustar'
 
 // Resolves once `stream` has data or has ended, so a wrong password surfaces before a callback.
 function firstBytes(stream) {
@@ -121,29 +120,29 @@ async function importAppExport(source, options = {}) {
     )
 
   try {
-    let { head, stream } = await readAhead(input, 512)
+    let { head, stream } = await readAhead(input, HEAD_LEN)
     streams.push(stream)
-    if (!isGzip(head) && !isTar(head)) {
-      const looksLikeText = head.length === 0 || head[0] === 0x7b // '{' starts every ndjson dump
-      if (looksLikeText) {
-        summary.format = 'db'
-        await deliverDb(stream)
-        return summary
-      }
+    const format = native.detectFormat(head)
+    if (format === 'db') {
+      summary.format = 'db'
+      await deliverDb(stream)
+      return summary
+    }
+    if (format === 'encrypted') {
       if (password === undefined) throw appError('E_PASSWORD_REQUIRED')
       const plain = chain(stream, decryptStream(password))
       streams.push(plain)
       summary.encrypted = true
-      ;({ head, stream } = await readAhead(plain, 512))
+      ;({ head, stream } = await readAhead(plain, HEAD_LEN))
       streams.push(stream)
-      if (!isTar(head)) {
+      if (native.detectDecryptedFormat(head) === 'db') {
         summary.format = 'encrypted-db'
         await deliverDb(stream)
         return summary
       }
       summary.format = 'encrypted-archive'
     } else {
-      summary.format = isGzip(head) ? 'tar.gz' : 'tar'
+      summary.format = format === 'gzip' ? 'tar.gz' : 'tar'
     }
     await importArchive(stream)
     return summary
@@ -200,16 +199,15 @@ async function importAppExport(source, options = {}) {
       for await (const entry of extract) {
         if (failure) throw failure
         const header = entry.header
-        const name = header.name.replace(/^(\.\/)+/, '')
-        if (header.type === 'directory' || name === 'global.txt' || name === '') {
+        const route = native.routeEntry(header.name, header.type === 'directory')
+        if (route.kind === 'skip') {
           await drain(entry)
           continue
         }
-        if (name === 'plugin.min.js' || name === 'plugin.min.js.enc') throw appError('E_IS_PLUGIN', { entryName: name })
-        const encrypted = name.endsWith('.enc')
-        if (encrypted && password === undefined) throw appError('E_PASSWORD_REQUIRED', { entryName: name })
+        if (route.kind === 'plugin') throw appError('E_IS_PLUGIN', { entryName: header.name })
+        const { encrypted, name: plainName } = route
+        if (encrypted && password === undefined) throw appError('E_PASSWORD_REQUIRED', { entryName: header.name })
         if (encrypted) summary.encrypted = true
-        const plainName = encrypted ? name.slice(0, -4) : name
         let data = entry
         if (encrypted) {
           data = chain(entry, decryptStream(password, keys))
@@ -218,7 +216,7 @@ async function importAppExport(source, options = {}) {
             throw err
           })
         }
-        if (plainName === 'db.txt') {
+        if (route.kind === 'db') {
           sawDb = true
           await deliverDb(data)
           continue
@@ -228,7 +226,7 @@ async function importAppExport(source, options = {}) {
           const bytes = whole.head
           await waitForRoom(bytes.length)
           track(
-            onFile(plainName, Readable.from([bytes]), { size: bytes.length }).then(() => delivered.push(plainName)),
+            onFile(plainName, Readable.from([bytes]), { size: bytes.length, mtime: header.mtime }).then(() => delivered.push(plainName)),
             bytes.length,
           )
           count(bytes.length)
@@ -240,7 +238,7 @@ async function importAppExport(source, options = {}) {
           let bytes = 0
           large.on('data', (c) => (bytes += c.length))
           const ended = new Promise((resolve) => large.once('close', resolve))
-          const info = { size: encrypted ? undefined : header.size }
+          const info = { size: encrypted ? undefined : header.size, mtime: header.mtime }
           const consumed = Promise.resolve(onFile(plainName, large, info)).then(async () => {
             await drain(large)
             delivered.push(plainName)

@@ -5,11 +5,11 @@
 const fs = require('node:fs')
 const fsp = require('node:fs/promises')
 const path = require('node:path')
-const crypto = require('node:crypto')
-const { pipeline } = require('node:stream/promises')
+const native = require('../binding.js')
 const { createAppExport } = require('./app-export')
 const { importAppExport } = require('./app-import')
-const { backupError } = require('./errors')
+const { Coalescer, toBuffer } = require('./coalesce')
+const { backupError, fromNative } = require('./errors')
 
 // Every regular file below `dir`, as export names, in lexicographic order; symlinks are skipped.
 async function* walk(dir, prefix = '') {
@@ -34,46 +34,30 @@ function exportDirectory(dir, options = {}) {
   return createAppExport({ ...options, db: () => fs.createReadStream(db), files: files() })
 }
 
-// Creates every missing directory of `name` below `root`, refusing to pass through a symlink.
-async function safeParent(root, name) {
-  const parts = name.split('/').slice(0, -1)
-  let current = root
-  for (const part of parts) {
-    current = path.join(current, part)
-    let stat = null
-    try {
-      stat = await fsp.lstat(current)
-    } catch (err) {
-      if (err.code !== 'ENOENT') throw err
-      await fsp.mkdir(current)
-      continue
-    }
-    if (!stat.isDirectory()) {
-      throw backupError('E_LINK_ESCAPE', `${JSON.stringify(name)} would pass through a non-directory or symlink`, { entryName: name })
-    }
-  }
-  return current
-}
-
-// Writes a file exclusively: to a temp name first, linked into place only once complete.
-async function writeExclusive(root, name, data) {
-  const parent = await safeParent(root, name)
-  const final = path.join(parent, path.basename(name))
-  const temp = path.join(parent, `.${path.basename(name)}.${crypto.randomBytes(6).toString('hex')}.partial`)
+// Writes one file below `target` by handle (src/fs.rs): folders opened without following
+// symlinks, an exclusive temp file, linked under its name only once complete.
+async function writeFile(target, name, data, mtime) {
+  const file = new native.NativeTargetFile(target, name)
   try {
-    await pipeline(data, fs.createWriteStream(temp, { flags: 'wx', mode: 0o644 }))
-    await fsp.link(temp, final).catch((err) => {
-      if (err.code === 'EEXIST') throw backupError('E_DUPLICATE_ENTRY', `${JSON.stringify(name)} already exists`, { entryName: name })
-      throw err
-    })
-  } finally {
-    await fsp.unlink(temp).catch(() => {})
+    await file.open()
+    const pending = new Coalescer()
+    for await (const chunk of data) {
+      const ready = pending.add(toBuffer(chunk))
+      if (ready) await file.write(ready)
+    }
+    await pending.flush((buffer) => file.write(buffer))
+    await file.commit(mtime === undefined ? undefined : mtime.getTime())
+  } catch (err) {
+    file.abort()
+    if (!data.destroyed && typeof data.destroy === 'function') data.destroy()
+    throw fromNative(err)
   }
 }
 
 async function extractToDirectory(source, dir, options = {}) {
-  await fsp.mkdir(dir, { recursive: true })
-  const root = await fsp.realpath(dir)
+  const target = await native.openTarget(path.resolve(dir)).catch((err) => {
+    throw fromNative(err)
+  })
   const seen = new Set()
   const claim = (name) => {
     const key = name.normalize('NFC').toLowerCase()
@@ -84,11 +68,11 @@ async function extractToDirectory(source, dir, options = {}) {
     ...options,
     onDb: (dump) => {
       claim('db.txt')
-      return writeExclusive(root, 'db.txt', dump)
+      return writeFile(target, 'db.txt', dump)
     },
-    onFile: (name, data) => {
+    onFile: (name, data, info) => {
       claim(name)
-      return writeExclusive(root, name, data)
+      return writeFile(target, name, data, info.mtime)
     },
   })
 }

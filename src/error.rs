@@ -40,6 +40,12 @@ impl Error {
         self
     }
 
+    /// Names the entry an error is about, where no index is known (an extraction folder).
+    pub fn entry_name(mut self, name: &str) -> Self {
+        self.entry_name.get_or_insert_with(|| name.to_string());
+        self
+    }
+
     pub fn aborted() -> Self {
         Error::new("E_ABORTED", "The operation was aborted")
     }

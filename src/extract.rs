@@ -61,13 +61,14 @@ impl Extractor {
 
     /// Feeds tar bytes to the parser and what it reports through the policy. The parser
     /// appends to `out` directly (extending a trailing data event), so only the bytes and
-    /// events added here are counted.
+    /// events added here are counted. Events the parser reported before a framing error are
+    /// checked first: the earliest fault wins, wherever the input was cut.
     fn parse(&mut self, tar_bytes: &[u8], out: &mut Vec<Event>) -> Result<()> {
         let (start, mut already) = match out.last() {
             Some(Event::Data(d)) => (out.len() - 1, d.len()),
             _ => (out.len(), 0),
         };
-        self.tar.write(tar_bytes, out)?;
+        let framing = self.tar.write(tar_bytes, out);
         for event in &out[start..] {
             match event {
                 Event::Header(h) => self.policy.check_header(h)?,
@@ -76,7 +77,7 @@ impl Extractor {
             }
             already = 0;
         }
-        Ok(())
+        framing
     }
 
     fn feed(&mut self, input: &[u8], out: &mut Vec<Event>) -> Result<usize> {

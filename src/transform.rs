@@ -106,7 +106,7 @@ impl<T: Transform> Pump<T> {
             }
             let n = self.inner.write(&input[pos..], out)?;
             pos += n;
-            if n == 0 && !buffered && out.weight() < OUTPUT_CAP {
+            if n == 0 && !buffered && !self.inner.has_buffered() && out.weight() < OUTPUT_CAP {
                 return Err(crate::error::Error::internal("transform made no progress"));
             }
         }

@@ -27,6 +27,10 @@ pub struct GzipDecoder {
     size: u64,
     offset: u64,
     members: u64,
+    /// An error met after this call had already produced output: that output goes out
+    /// first and the error comes with the next call, so where the input was cut does not
+    /// decide whether a reader sees the bytes before a corruption.
+    failed: Option<Error>,
 }
 
 impl Default for GzipDecoder {
@@ -44,6 +48,7 @@ impl GzipDecoder {
             size: 0,
             offset: 0,
             members: 0,
+            failed: None,
         }
     }
 
@@ -105,6 +110,39 @@ impl Transform for GzipDecoder {
     type Out = Vec<u8>;
 
     fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let produced = out.len();
+        self.decode(input, out).or_else(|e| {
+            if out.len() == produced {
+                return Err(e);
+            }
+            self.failed = Some(e);
+            Ok(0)
+        })
+    }
+
+    fn finish(&mut self, _out: &mut Vec<u8>) -> Result<bool> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match &self.state {
+            State::Start => Err(Error::new("E_EMPTY_INPUT", "Input is empty")),
+            State::Between | State::Padding => Ok(true),
+            State::Header(_) => Err(Error::truncated("a gzip header").at(self.offset)),
+            State::Body => Err(Error::truncated("gzip data").at(self.offset)),
+            State::Trailer { .. } => Err(Error::truncated("a gzip trailer").at(self.offset)),
+        }
+    }
+
+    fn has_buffered(&self) -> bool {
+        self.failed.is_some()
+    }
+}
+
+impl GzipDecoder {
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
         let mut pos = 0;
         while pos < input.len() && out.len() < OUTPUT_CAP {
             let rest = &input[pos..];
@@ -141,16 +179,6 @@ impl Transform for GzipDecoder {
             self.offset += used as u64;
         }
         Ok(pos)
-    }
-
-    fn finish(&mut self, _out: &mut Vec<u8>) -> Result<bool> {
-        match &self.state {
-            State::Start => Err(Error::new("E_EMPTY_INPUT", "Input is empty")),
-            State::Between | State::Padding => Ok(true),
-            State::Header(_) => Err(Error::truncated("a gzip header").at(self.offset)),
-            State::Body => Err(Error::truncated("gzip data").at(self.offset)),
-            State::Trailer { .. } => Err(Error::truncated("a gzip trailer").at(self.offset)),
-        }
     }
 }
 

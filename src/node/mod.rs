@@ -1,7 +1,9 @@
 //! The napi surface: thin classes over the core pipelines. Every CPU-bound call is an
 //! `AsyncTask` run on the libuv pool; `abort()` and `hasMore()` are the only sync calls.
 
+mod app;
 mod extract;
+mod fs;
 mod job;
 mod oneshot;
 mod pack;

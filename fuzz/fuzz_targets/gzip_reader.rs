@@ -1,0 +1,4 @@
+//! The gzip decoder and encoder on arbitrary bytes. The check is `backup_native_fuzz::gzip_reader`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| backup_native_fuzz::gzip_reader(data));

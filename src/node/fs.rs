@@ -1,0 +1,113 @@
+//! `NativeTarget` / `NativeTargetFile`: extraction into a folder by handle (`crate::fs`).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use super::job::{step, to_napi, Core, Deliver, Job, Shared};
+use crate::error::{Error, Result};
+use crate::fs::{FileWriter, Target};
+
+pub struct OpenTarget {
+    path: String,
+}
+
+impl Task for OpenTarget {
+    type Output = Target;
+    type JsValue = NativeTarget;
+
+    fn compute(&mut self) -> napi::Result<Target> {
+        Target::open(std::path::Path::new(&self.path)).map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, target: Target) -> napi::Result<NativeTarget> {
+        Ok(NativeTarget { target: Arc::new(target) })
+    }
+}
+
+/// Creates the folder if needed and opens it; resolves to a `NativeTarget`.
+#[napi(js_name = "openTarget", ts_return_type = "Promise<NativeTarget>")]
+pub fn open_target(path: String) -> AsyncTask<OpenTarget> {
+    AsyncTask::new(OpenTarget { path })
+}
+
+/// An extraction folder, held open by descriptor.
+#[napi]
+pub struct NativeTarget {
+    target: Arc<Target>,
+}
+
+/// One file being written below a `NativeTarget`: `open()`, `write()`s, `commit()`; `abort()`
+/// (or any error) removes what was written.
+pub struct TargetFile {
+    target: Arc<Target>,
+    name: String,
+    writer: Option<FileWriter>,
+}
+
+impl Core for TargetFile {
+    fn has_more(&self) -> bool {
+        false
+    }
+}
+
+impl TargetFile {
+    fn writer(&mut self) -> Result<&mut FileWriter> {
+        self.writer.as_mut().ok_or_else(|| Error::internal("the file is not open"))
+    }
+}
+
+impl Deliver for () {
+    type Js = ();
+    fn deliver(self, _env: Env) -> napi::Result<()> {
+        Ok(())
+    }
+}
+
+type Step = AsyncTask<Job<TargetFile, ()>>;
+
+#[napi]
+pub struct NativeTargetFile {
+    shared: Arc<Shared<TargetFile>>,
+}
+
+#[napi]
+impl NativeTargetFile {
+    #[napi(constructor)]
+    pub fn new(target: &NativeTarget, name: String) -> Self {
+        let core = TargetFile { target: target.target.clone(), name, writer: None };
+        NativeTargetFile { shared: Shared::new(core) }
+    }
+
+    /// Opens (creating) the entry's folders by handle and an exclusive temp file.
+    #[napi]
+    pub fn open(&self) -> Step {
+        step(&self.shared, |core| {
+            core.writer = Some(core.target.create(&core.name)?);
+            Ok(())
+        })
+    }
+
+    #[napi]
+    pub fn write(&self, chunk: Buffer) -> Step {
+        step(&self.shared, move |core| core.writer()?.write(&chunk))
+    }
+
+    /// Links the complete file under its name; `mtime_ms` is set through the descriptor.
+    #[napi]
+    pub fn commit(&self, mtime_ms: Option<f64>) -> Step {
+        step(&self.shared, move |core| {
+            let mtime = mtime_ms.filter(|ms| ms.is_finite() && *ms >= 0.0).map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64));
+            let writer = core.writer.take().ok_or_else(|| Error::internal("the file is not open"))?;
+            writer.commit(mtime)
+        })
+    }
+
+    #[napi]
+    pub fn abort(&self) {
+        self.shared.abort()
+    }
+}
