@@ -82,7 +82,7 @@ export declare function deriveSharedKey(password: string): Promise<unknown>
 /** "tar" or "db", from the first 512 decrypted bytes of an envelope. */
 export declare function detectDecryptedFormat(head: Buffer): string
 
-/** "gzip", "tar", "db" or "encrypted", from the first 512 bytes of an upload. */
+/** "gzip", "tar", "db", "encrypted" or "empty", from the first 512 bytes of an upload. */
 export declare function detectFormat(head: Buffer): string
 
 export declare function encryptBuffer(input: Buffer, password: string, level?: number | undefined | null): Promise<unknown>
@@ -101,6 +101,10 @@ export interface ExtractConfig {
   /** "permissive" or "strict". */
   policy: string
   allowLinks?: boolean
+  /** The app layout: `x` and `x.enc` are duplicates. */
+  appNames?: boolean
+  /** Names equal after NFC and case folding collide (case-insensitive targets). */
+  foldCase?: boolean
   limits?: JsLimits
 }
 

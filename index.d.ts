@@ -123,6 +123,8 @@ export interface ExtractOptions extends StreamOptions {
   policy?: 'permissive' | 'strict'
   /** With `policy: 'strict'`, accept links whose target stays inside the archive. */
   allowLinks?: boolean
+  /** With `policy: 'strict'`, reject names equal after Unicode (NFC) normalisation and case folding (`E_PATH_COLLISION`). */
+  caseInsensitive?: boolean
   limits?: Limits
 }
 
@@ -196,6 +198,8 @@ export interface AppImportOptions {
   concurrency?: number
   signal?: AbortSignal
   limits?: Limits
+  /** For a case-insensitive store: names equal after NFC and case folding are rejected (`E_PATH_COLLISION`). `extractToDirectory` sets it. */
+  caseInsensitive?: boolean
   onProgress?: (progress: ImportProgress) => void
 }
 

@@ -74,8 +74,8 @@ describe('archives from other tools -> our extract', () => {
     archives[`Python tarfile ${format}`] = file
   }
 
-  test.each(Object.keys(archives))('%s: listing equals Python tarfile and GNU tar', async (label) => {
-    const file = archives[label]
+  // Our listing of `file`, in every chunking, equals Python tarfile's and GNU tar's.
+  async function expectListingsAgree(file) {
     const bytes = fs.readFileSync(file)
     const expected = pythonListing(file).map(([n, ...rest]) => [n.replace(/^\.\//, ''), ...rest]).filter(([n]) => n !== '.')
     const gnu = gnuNames(file)
@@ -88,32 +88,36 @@ describe('archives from other tools -> our extract', () => {
       if (first) expect(entries).toEqual(first)
       first = entries
     }
+    return first
+  }
+
+  test.each(Object.keys(archives))('%s: listing equals Python tarfile and GNU tar', async (label) => {
+    const first = await expectListingsAgree(archives[label])
     const db = first.find((e) => e.name.replace(/^\.\//, '') === 'db.txt')
     expect(db.data.equals(fs.readFileSync(path.join(tree, 'db.txt')))).toBe(true)
     const photo = first.find((e) => e.name.endsWith('photo.jpg'))
     expect(photo.data.equals(fs.readFileSync(path.join(tree, 'attachments/photo.jpg')))).toBe(true)
   })
 
-  test('a tar-stream archive -> our extract', async () => {
+  test('a tar-stream archive: listing equals Python tarfile and GNU tar', async () => {
     const p = tarStream.pack()
     p.entry({ name: LONG }, 'long name')
     p.entry({ name: UNICODE }, 'unicode')
+    p.entry({ name: 'empty.txt' }, '')
     p.entry({ name: 'dir', type: 'directory' })
+    p.entry({ name: `dir/${'deeper/'.repeat(20)}`, type: 'directory' })
     p.entry({ name: 'dir/link', type: 'symlink', linkname: '../x' })
+    p.entry({ name: `dir/${'ü'.repeat(60)}.txt` }, 'non-ASCII long')
     p.finalize()
-    const bytes = await collect(p)
-    for (const [how, chunks] of chunkings(bytes)) {
-      const entries = await listArchive(extract(), chunks)
-      expect([how, ourListing(entries)]).toEqual([
-        how,
-        [
-          [LONG, 'file', 9, null],
-          [UNICODE, 'file', 7, null],
-          ['dir', 'directory', 0, null],
-          ['dir/link', 'symlink', 0, '../x'],
-        ],
-      ])
-    }
+    const file = path.join(out, 'tar-stream.tar')
+    fs.writeFileSync(file, await collect(p))
+    const entries = await expectListingsAgree(file)
+    expect(ourListing(entries).slice(0, 4)).toEqual([
+      [LONG, 'file', 9, null],
+      [UNICODE, 'file', 7, null],
+      ['empty.txt', 'file', 0, null],
+      ['dir', 'directory', 0, null],
+    ])
   })
 })
 
@@ -291,21 +295,6 @@ describe('strict framing', () => {
         const err = await rejection(listArchive(extract({ policy }), chunks))
         expect(err).toBeInstanceOf(Error)
         expect([policy, how, err.code]).toEqual([policy, how, code])
-      }
-    }
-  })
-
-  test('every truncation of a small tar and tar.gz is an error', async () => {
-    const p = pack()
-    p.entry({ name: 'a.txt' }, 'hello')
-    p.entry({ name: 'b.txt' }, 'world')
-    p.finalize()
-    const tar = await collect(p)
-    const tgz = zlib.gzipSync(tar)
-    for (const bytes of [tar, tgz]) {
-      for (let cut = 0; cut < bytes.length; cut += bytes === tar ? 7 : 1) {
-        const err = await rejection(listArchive(extract(), [bytes.subarray(0, cut)]))
-        expect(['E_TRUNCATED', 'E_MISSING_EOA', 'E_EMPTY_INPUT', 'E_NOT_TAR']).toContain(err.code)
       }
     }
   })

@@ -60,7 +60,10 @@ async function readAhead(stream, n) {
       yield next.value
     }
   }
-  return { head, ended, stream: Readable.from(all(), { objectMode: false }) }
+  const rest = Readable.from(all(), { objectMode: false })
+  // Its errors come from `stream`, which the import reports once itself; its reader sees them too.
+  rest.on('error', () => {})
+  return { head, ended, stream: rest }
 }
 
 
@@ -91,7 +94,7 @@ async function drain(stream) {
 }
 
 async function importAppExport(source, options = {}) {
-  const { password, onDb, onFile, concurrency = 4, signal, limits, onProgress } = options
+  const { password, onDb, onFile, concurrency = 4, signal, limits, onProgress, caseInsensitive = false } = options
   if (typeof onDb !== 'function' || typeof onFile !== 'function') throw invalidArgument('onDb and onFile are required')
   if (password !== undefined && typeof password !== 'string') throw invalidArgument('password must be a string')
   if (!Number.isInteger(concurrency) || concurrency < 1) throw invalidArgument('concurrency must be a positive integer')
@@ -122,7 +125,8 @@ async function importAppExport(source, options = {}) {
   try {
     let { head, stream } = await readAhead(input, HEAD_LEN)
     streams.push(stream)
-    const format = native.detectFormat(head)
+    const format = native.detectFormat(head.subarray(0, HEAD_LEN))
+    if (format === 'empty') throw backupError('E_EMPTY_INPUT', 'Input is empty')
     if (format === 'db') {
       summary.format = 'db'
       await deliverDb(stream)
@@ -135,7 +139,7 @@ async function importAppExport(source, options = {}) {
       summary.encrypted = true
       ;({ head, stream } = await readAhead(plain, HEAD_LEN))
       streams.push(stream)
-      if (native.detectDecryptedFormat(head) === 'db') {
+      if (native.detectDecryptedFormat(head.subarray(0, HEAD_LEN)) === 'db') {
         summary.format = 'encrypted-db'
         await deliverDb(stream)
         return summary
@@ -162,7 +166,7 @@ async function importAppExport(source, options = {}) {
   }
 
   async function importArchive(stream) {
-    const extract = new Extract({ policy: 'strict', limits })
+    const extract = new Extract({ policy: 'strict', limits, caseInsensitive, _appNames: true })
     streams.push(extract)
     const feeding = pipeline(stream, extract)
     feeding.catch(() => {})

@@ -9,7 +9,7 @@ const native = require('../binding.js')
 const { createAppExport } = require('./app-export')
 const { importAppExport } = require('./app-import')
 const { Coalescer, toBuffer } = require('./coalesce')
-const { backupError, fromNative } = require('./errors')
+const { fromNative } = require('./errors')
 
 // Every regular file below `dir`, as export names, in lexicographic order; symlinks are skipped.
 async function* walk(dir, prefix = '') {
@@ -58,22 +58,11 @@ async function extractToDirectory(source, dir, options = {}) {
   const target = await native.openTarget(path.resolve(dir)).catch((err) => {
     throw fromNative(err)
   })
-  const seen = new Set()
-  const claim = (name) => {
-    const key = name.normalize('NFC').toLowerCase()
-    if (seen.has(key)) throw backupError('E_PATH_COLLISION', `${JSON.stringify(name)} collides with another entry on disk`, { entryName: name })
-    seen.add(key)
-  }
   return importAppExport(source, {
     ...options,
-    onDb: (dump) => {
-      claim('db.txt')
-      return writeFile(target, 'db.txt', dump)
-    },
-    onFile: (name, data, info) => {
-      claim(name)
-      return writeFile(target, name, data, info.mtime)
-    },
+    caseInsensitive: true, // folders may be on a case-insensitive filesystem
+    onDb: (dump) => writeFile(target, 'db.txt', dump),
+    onFile: (name, data, info) => writeFile(target, name, data, info.mtime),
   })
 }
 

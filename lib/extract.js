@@ -54,6 +54,8 @@ class Extract extends Writable {
       gzip: gzipMode(options.gzip),
       policy,
       allowLinks: !!options.allowLinks,
+      foldCase: !!options.caseInsensitive,
+      appNames: !!options._appNames, // the importer's: `x` and `x.enc` are one file
       limits: nativeLimits(options.limits),
     })
     this._pending = new Coalescer()

@@ -173,9 +173,11 @@ impl Decryptor {
 
     fn inflate(&mut self, out: &mut Vec<u8>) -> Result<()> {
         while self.plain_pos < self.plain.len() && out.len() < OUTPUT_CAP {
-            let first_header = self.gzip.in_first_header();
-            let n = self.gzip.write(&self.plain[self.plain_pos..], out).map_err(|e| {
-                if first_header && e.code != "E_INTERNAL" {
+            let gzip = &mut self.gzip;
+            let n = gzip.write(&self.plain[self.plain_pos..], out).map_err(|e| {
+                // Only a fault inside the first gzip header means a wrong key: decided by
+                // where the fault is, not by where the input was cut.
+                if gzip.in_first_header() && e.code != "E_INTERNAL" {
                     bad_password()
                 } else {
                     e.shifted(HEADER_LEN as u64)

@@ -43,8 +43,9 @@ impl Extractor {
         }
     }
 
-    pub fn allow_links(&mut self, allow: bool) {
-        self.policy.allow_links = allow;
+    /// The policy's switches (links, app names, case folding), to set before the first write.
+    pub fn policy(&mut self) -> &mut Policy {
+        &mut self.policy
     }
 
     fn decide(&mut self) {
@@ -126,7 +127,7 @@ impl Transform for Extractor {
     fn finish(&mut self, out: &mut Vec<Event>) -> Result<bool> {
         if !self.decided {
             if self.sniff.is_empty() {
-                return Err(Error::new("E_EMPTY_INPUT", "Input is empty"));
+                return Err(Error::new("E_EMPTY_INPUT", "Input is empty").at(0));
             }
             self.decide();
             let sniffed = std::mem::take(&mut self.sniff);

@@ -47,9 +47,9 @@ impl Target {
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                         Err(e) => return Err(io_error("create a folder for", name, e)),
                     }
-                    dir.open_dir_nofollow(component).map_err(|e| blocked(name, e))?
+                    dir.open_dir_nofollow(component).map_err(|e| blocked(&dir, component, name, e))?
                 }
-                Err(e) => return Err(blocked(name, e)),
+                Err(e) => return Err(blocked(&dir, component, name, e)),
             };
         }
         Ok(dir)
@@ -80,13 +80,18 @@ impl Target {
     }
 }
 
-/// What is in the way of a folder is a symlink, a file, or something we may not open.
-fn blocked(name: &str, e: io::Error) -> Error {
-    if e.kind() == io::ErrorKind::PermissionDenied {
-        return io_error("open a folder of", name, e);
+/// Why `component` of `dir` could not be opened as a folder: a symlink (never followed), a
+/// file of that name, or an I/O error.
+fn blocked(dir: &Dir, component: &str, name: &str, e: io::Error) -> Error {
+    match dir.symlink_metadata(component) {
+        Ok(meta) if meta.is_symlink() => {
+            Error::new("E_LINK_ESCAPE", format!("{name:?} would pass through a symlink already in the target")).entry_name(name)
+        }
+        Ok(meta) if !meta.is_dir() => {
+            Error::new("E_PATH_COLLISION", format!("{name:?} needs a folder where a file already is")).entry_name(name)
+        }
+        _ => io_error("open a folder of", name, e),
     }
-    Error::new("E_LINK_ESCAPE", format!("{name:?} would pass through a symlink or a non-directory already in the target"))
-        .entry_name(name)
 }
 
 fn random_u64() -> u64 {
@@ -177,6 +182,7 @@ mod tests {
         assert_eq!(names(&tmp.path().join("target/a/b")), ["c.txt"]);
 
         assert_eq!(target.create("evil/x").err().unwrap().code, "E_LINK_ESCAPE");
+        assert_eq!(target.create("a/b/c.txt/d").err().unwrap().code, "E_PATH_COLLISION");
         let mut over_link = target.create("dangling").unwrap();
         over_link.write(b"x").unwrap();
         assert_eq!(over_link.commit(None).unwrap_err().code, "E_DUPLICATE_ENTRY");

@@ -128,10 +128,21 @@ fn check_link_target(entry: &str, target: &str, limits: &Limits) -> Result<()> {
 pub struct Policy {
     pub mode: Mode,
     pub limits: Limits,
+    /// Links that stay inside the archive are accepted (strict mode rejects all by default).
     pub allow_links: bool,
+    /// The app layout: `x` and `x.enc` deliver the same file, so they are duplicates.
+    pub app_names: bool,
+    /// For case-insensitive targets (a folder on disk): names equal after Unicode (NFC)
+    /// normalisation and case folding collide.
+    pub fold_case: bool,
     hasher: std::collections::hash_map::RandomState,
     seen: HashSet<u128>,
     seen_dirs: HashSet<u128>,
+    seen_folded: HashSet<u128>,
+    /// Folded names that are folders of some file (only with `fold_case`).
+    seen_parents: HashSet<u128>,
+    /// The entry whose data is being counted: index and name, for errors.
+    current: (u64, String),
     entries: u64,
     entry_bytes: u64,
     total: u64,
@@ -143,9 +154,14 @@ impl Policy {
             mode,
             limits,
             allow_links: false,
+            app_names: false,
+            fold_case: false,
             hasher: Default::default(),
             seen: HashSet::new(),
             seen_dirs: HashSet::new(),
+            seen_folded: HashSet::new(),
+            seen_parents: HashSet::new(),
+            current: (0, String::new()),
             entries: 0,
             entry_bytes: 0,
             total: 0,
@@ -167,6 +183,7 @@ impl Policy {
         let fail = |e: Error| e.entry(index, &header.name);
         self.entries += 1;
         self.entry_bytes = 0;
+        self.current = (index, header.name.clone());
         if self.entries > self.limits.max_entries {
             return Err(fail(Error::new(
                 "E_LIMIT_ENTRIES",
@@ -206,14 +223,42 @@ impl Policy {
         if name.is_empty() {
             return Ok(());
         }
-        let key = self.fingerprint(&name);
+        let delivered = if self.app_names { crate::app::plain_name(&name) } else { &name };
+        let key = self.fingerprint(delivered);
+        let duplicate = || fail(Error::new("E_DUPLICATE_ENTRY", format!("{name:?} appears more than once")));
         if header.typeflag == b'5' {
             if self.seen.contains(&key) {
-                return Err(fail(Error::new("E_DUPLICATE_ENTRY", format!("{name:?} appears more than once"))));
+                return Err(duplicate());
             }
             self.seen_dirs.insert(key);
-        } else if self.seen_dirs.contains(&key) || !self.seen.insert(key) {
-            return Err(fail(Error::new("E_DUPLICATE_ENTRY", format!("{name:?} appears more than once"))));
+            return Ok(());
+        }
+        if self.seen_dirs.contains(&key) || !self.seen.insert(key) {
+            return Err(duplicate());
+        }
+        if self.fold_case {
+            self.check_folded(delivered).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// On a case-insensitive filesystem: a file may not share its folded name with another
+    /// file, nor with a folder another file needs, nor sit where this file needs a folder.
+    fn check_folded(&mut self, name: &str) -> Result<()> {
+        let collision = || {
+            Error::new("E_PATH_COLLISION", format!("{name:?} collides with another entry once case and Unicode form are ignored"))
+        };
+        let folded: String = name.nfc().flat_map(char::to_lowercase).collect();
+        let key = self.fingerprint(&folded);
+        if self.seen_parents.contains(&key) || !self.seen_folded.insert(key) {
+            return Err(collision());
+        }
+        for (i, _) in folded.match_indices('/') {
+            let parent = self.fingerprint(&folded[..i]);
+            if self.seen_folded.contains(&parent) {
+                return Err(collision());
+            }
+            self.seen_parents.insert(parent);
         }
         Ok(())
     }
@@ -222,11 +267,12 @@ impl Policy {
     pub fn check_data(&mut self, len: u64) -> Result<()> {
         self.entry_bytes += len;
         self.total += len;
+        let (index, name) = &self.current;
         if self.entry_bytes > self.limits.max_entry_size {
-            return Err(Error::new("E_LIMIT_ENTRY_SIZE", "Entry is over the per-entry byte budget"));
+            return Err(Error::new("E_LIMIT_ENTRY_SIZE", "Entry is over the per-entry byte budget").entry(*index, name));
         }
         if self.total > self.limits.max_total {
-            return Err(Error::new("E_LIMIT_BYTES", "Archive is over the total byte budget"));
+            return Err(Error::new("E_LIMIT_BYTES", "Archive is over the total byte budget").entry(*index, name));
         }
         Ok(())
     }

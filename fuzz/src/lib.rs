@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
 use backup_native::app::{self, Format, Route, HEAD_LEN};
-use backup_native::envelope::{Decryptor, Encryptor, KeyCache};
+use backup_native::envelope::{Decryptor, Encryptor, KeyCache, SharedKey};
 use backup_native::error::{Error, Result};
 use backup_native::extract::{Extractor, GzipMode};
 use backup_native::gzip::{GzipDecoder, GzipEncoder};
@@ -71,10 +71,20 @@ fn limits() -> Limits {
     Limits { max_meta: 4096, max_path: 512, max_component: 64, max_depth: 16, max_entries: 64, max_entry_size: 1 << 20, max_total: 4 << 20 }
 }
 
-// PBKDF2 costs milliseconds; a cache shared by every run keeps the fuzzer fast on known salts.
+// PBKDF2 costs milliseconds; keys kept across runs keep the fuzzer fast on known salts.
 fn cache() -> Arc<KeyCache> {
     static CACHE: OnceLock<Arc<KeyCache>> = OnceLock::new();
     CACHE.get_or_init(Default::default).clone()
+}
+
+fn wrong_password_cache() -> Arc<KeyCache> {
+    static CACHE: OnceLock<Arc<KeyCache>> = OnceLock::new();
+    CACHE.get_or_init(Default::default).clone()
+}
+
+fn shared_key() -> &'static SharedKey {
+    static KEY: OnceLock<SharedKey> = OnceLock::new();
+    KEY.get_or_init(|| SharedKey::derive(PASSWORD).unwrap())
 }
 
 fn decrypt(bytes: &[u8], piece: usize) -> Result<Vec<u8>> {
@@ -116,11 +126,10 @@ pub fn gzip_reader(data: &[u8]) {
 pub fn envelope(data: &[u8]) {
     let Some((piece, input)) = split_spec(data) else { return };
     assert_same(&decrypt(input, 0), &decrypt(input, piece));
-    let mut salt_iv = [0u8; 32];
-    salt_iv[0] = piece as u8; // a few salts only, so the cache holds them
-    let sealed = run(Encryptor::with_salt_iv(PASSWORD, 6, salt_iv).unwrap(), input, piece).unwrap();
+    let level = 1 + (piece % 9) as u32;
+    let sealed = run(Encryptor::with_shared_key(shared_key(), level).unwrap(), input, piece).unwrap();
     assert_eq!(decrypt(&sealed, 0).unwrap(), input);
-    if let Ok(plain) = run(Decryptor::new("wrong"), &sealed, piece) {
+    if let Ok(plain) = run(Decryptor::with_cache("wrong", wrong_password_cache()), &sealed, piece) {
         assert_ne!(plain, input, "a wrong password decrypted the envelope");
     }
 }
@@ -130,11 +139,12 @@ pub fn envelope(data: &[u8]) {
 /// whole-archive envelope, the strict extract, routing, per-entry envelopes.
 fn import(input: &[u8], piece: usize) -> Result<Vec<(String, Vec<u8>)>> {
     let archive = match app::detect(&input[..input.len().min(HEAD_LEN)]) {
+        Format::Empty => return Err(Error::new("E_EMPTY_INPUT", "empty")),
         Format::Db => return Ok(vec![("db.txt".into(), input.to_vec())]),
         Format::Gzip | Format::Tar => run(Extractor::new(GzipMode::Auto, Mode::Strict, limits()), input, piece)?,
         Format::Encrypted => {
             let plain = decrypt(input, piece)?;
-            if app::detect_decrypted(&plain[..plain.len().min(HEAD_LEN)]) == Format::Db {
+            if app::detect_decrypted(&plain[..plain.len().min(HEAD_LEN)]) != Format::Tar {
                 return Ok(vec![("db.txt".into(), plain)]);
             }
             run(Extractor::new(GzipMode::Never, Mode::Strict, limits()), &plain, piece)?

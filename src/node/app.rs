@@ -11,11 +11,12 @@ fn format_name(format: Format) -> &'static str {
         Format::Gzip => "gzip",
         Format::Tar => "tar",
         Format::Db => "db",
+        Format::Empty => "empty",
         Format::Encrypted => "encrypted",
     }
 }
 
-/// "gzip", "tar", "db" or "encrypted", from the first 512 bytes of an upload.
+/// "gzip", "tar", "db", "encrypted" or "empty", from the first 512 bytes of an upload.
 #[napi(js_name = "detectFormat")]
 pub fn detect_format(head: Buffer) -> &'static str {
     format_name(app::detect(&head))

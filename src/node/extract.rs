@@ -54,6 +54,10 @@ pub struct ExtractConfig {
     /// "permissive" or "strict".
     pub policy: String,
     pub allow_links: Option<bool>,
+    /// The app layout: `x` and `x.enc` are duplicates.
+    pub app_names: Option<bool>,
+    /// Names equal after NFC and case folding collide (case-insensitive targets).
+    pub fold_case: Option<bool>,
     pub limits: Option<JsLimits>,
 }
 
@@ -104,7 +108,10 @@ impl NativeExtract {
             other => return Err(invalid_argument(format!("policy must be 'permissive' or 'strict', got {other:?}"))),
         };
         let mut extractor = Extractor::new(gzip, mode, limits(config.limits)?);
-        extractor.allow_links(config.allow_links.unwrap_or(false));
+        let policy = extractor.policy();
+        policy.allow_links = config.allow_links.unwrap_or(false);
+        policy.app_names = config.app_names.unwrap_or(false);
+        policy.fold_case = config.fold_case.unwrap_or(false);
         Ok(NativeExtract { shared: Shared::new(Pump::new(extractor)) })
     }
 

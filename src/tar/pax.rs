@@ -57,7 +57,7 @@ pub fn parse_u64(key: &str, value: &str) -> Result<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(&format!("{key} is not a decimal number")));
     }
-    value.parse().map_err(|_| Error::new("E_HEADER_INVALID", format!("PAX {key} is too large")))
+    value.parse().map_err(|_| invalid(&format!("{key} is too large")))
 }
 
 /// PAX `mtime`: decimal seconds, optionally negative and fractional; the fraction is dropped.
@@ -71,7 +71,7 @@ pub fn parse_mtime(value: &str) -> Result<i64> {
     if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid("mtime is not a number"));
     }
-    let seconds: i64 = int.parse().map_err(|_| Error::new("E_HEADER_INVALID", "PAX mtime is too large"))?;
+    let seconds: i64 = int.parse().map_err(|_| invalid("mtime is too large"))?;
     Ok(if neg { -seconds } else { seconds })
 }
 

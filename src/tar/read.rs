@@ -238,8 +238,12 @@ impl TarReader {
             }
             Meta::LongName | Meta::LongLink => {
                 let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-                if data[end..].iter().any(|&b| b != 0) || end == 0 {
-                    return Err(Error::new("E_HEADER_INVALID", "GNU long name is empty or has bytes after its NUL"));
+                if end == 0 {
+                    return Err(Error::new("E_PATH_INVALID", "GNU long name is empty"));
+                }
+                if data[end..].iter().any(|&b| b != 0) {
+                    let shown = String::from_utf8_lossy(&data).trim_end_matches('\0').to_string();
+                    return Err(Error::new("E_PATH_INVALID", "GNU long name contains a NUL byte").entry(self.entries, &shown));
                 }
                 let value = data[..end].to_vec();
                 if kind == Meta::LongName {
@@ -300,7 +304,7 @@ impl TarReader {
             }
         }
         if header.name.is_empty() {
-            return Err(Error::new("E_PATH_INVALID", "Entry name is empty"));
+            return Err(Error::new("E_PATH_INVALID", "Entry name is empty").entry(self.entries, ""));
         }
         if header.has_no_data() && header.size != 0 {
             return Err(Error::new("E_HEADER_INVALID", "An entry of a type without data has a non-zero size")
