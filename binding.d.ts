@@ -36,8 +36,13 @@ export declare class NativePack {
   abort(): void
 }
 
-/** An extraction folder, held open by descriptor. */
-export declare class NativeTarget {}
+/**
+ * An extraction folder, held open by descriptor until `close()` (and until the files
+ * still being opened below it have their folders).
+ */
+export declare class NativeTarget {
+  close(): void
+}
 
 export declare class NativeTargetFile {
   constructor(target: NativeTarget, name: string)

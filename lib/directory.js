@@ -58,12 +58,16 @@ async function extractToDirectory(source, dir, options = {}) {
   const target = await native.openTarget(path.resolve(dir)).catch((err) => {
     throw fromNative(err)
   })
-  return importAppExport(source, {
-    ...options,
-    caseInsensitive: true, // folders may be on a case-insensitive filesystem
-    onDb: (dump) => writeFile(target, 'db.txt', dump),
-    onFile: (name, data, info) => writeFile(target, name, data, info.mtime),
-  })
+  try {
+    return await importAppExport(source, {
+      ...options,
+      caseInsensitive: true, // folders may be on a case-insensitive filesystem
+      onDb: (dump) => writeFile(target, 'db.txt', dump),
+      onFile: (name, data, info) => writeFile(target, name, data, info.mtime),
+    })
+  } finally {
+    target.close()
+  }
 }
 
 module.exports = { exportDirectory, extractToDirectory }

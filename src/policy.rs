@@ -2,7 +2,7 @@
 //! duplicates, and the budgets.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -170,11 +170,7 @@ impl Policy {
 
     /// 128-bit keyed fingerprint of a name, so remembering names costs 16 bytes each.
     fn fingerprint(&self, name: &str) -> u128 {
-        let mut a = self.hasher.build_hasher();
-        let mut b = self.hasher.build_hasher();
-        name.hash(&mut a);
-        (name, 0x9e37_79b9u32).hash(&mut b);
-        ((a.finish() as u128) << 64) | b.finish() as u128
+        ((self.hasher.hash_one(name) as u128) << 64) | self.hasher.hash_one((name, 0x9e37_79b9u32)) as u128
     }
 
     /// Runs before an entry is reported to anyone.

@@ -185,6 +185,9 @@ pub fn app_import(data: &[u8]) {
     assert_same(&import(input, 0), &import(input, piece));
 }
 
+/// One fuzz target's check.
+pub type Check = fn(&[u8]);
+
 /// Every check, by target name, for the replay of saved findings.
-pub const TARGETS: [(&str, fn(&[u8])); 4] =
+pub const TARGETS: [(&str, Check); 4] =
     [("tar_reader", tar_reader), ("gzip_reader", gzip_reader), ("envelope", envelope), ("app_import", app_import)];

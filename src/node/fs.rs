@@ -1,6 +1,6 @@
 //! `NativeTarget` / `NativeTargetFile`: extraction into a folder by handle (`crate::fs`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -24,7 +24,7 @@ impl Task for OpenTarget {
     }
 
     fn resolve(&mut self, _env: Env, target: Target) -> napi::Result<NativeTarget> {
-        Ok(NativeTarget { target: Arc::new(target) })
+        Ok(NativeTarget { target: Mutex::new(Some(Arc::new(target))) })
     }
 }
 
@@ -34,16 +34,26 @@ pub fn open_target(path: String) -> AsyncTask<OpenTarget> {
     AsyncTask::new(OpenTarget { path })
 }
 
-/// An extraction folder, held open by descriptor.
+/// An extraction folder, held open by descriptor until `close()` (and until the files
+/// still being opened below it have their folders).
 #[napi]
 pub struct NativeTarget {
-    target: Arc<Target>,
+    target: Mutex<Option<Arc<Target>>>,
+}
+
+#[napi]
+impl NativeTarget {
+    #[napi]
+    pub fn close(&self) {
+        self.target.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 /// One file being written below a `NativeTarget`: `open()`, `write()`s, `commit()`; `abort()`
 /// (or any error) removes what was written.
 pub struct TargetFile {
-    target: Arc<Target>,
+    /// Held only until `open()`: afterwards the file needs just its own folder.
+    target: Option<Arc<Target>>,
     name: String,
     writer: Option<FileWriter>,
 }
@@ -78,7 +88,8 @@ pub struct NativeTargetFile {
 impl NativeTargetFile {
     #[napi(constructor)]
     pub fn new(target: &NativeTarget, name: String) -> Self {
-        let core = TargetFile { target: target.target.clone(), name, writer: None };
+        let target = target.target.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let core = TargetFile { target, name, writer: None };
         NativeTargetFile { shared: Shared::new(core) }
     }
 
@@ -86,7 +97,8 @@ impl NativeTargetFile {
     #[napi]
     pub fn open(&self) -> Step {
         step(&self.shared, |core| {
-            core.writer = Some(core.target.create(&core.name)?);
+            let target = core.target.take().ok_or_else(|| Error::new("E_IO", "The extraction folder is closed"))?;
+            core.writer = Some(target.create(&core.name)?);
             Ok(())
         })
     }
