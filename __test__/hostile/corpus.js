@@ -240,8 +240,10 @@ function buildCorpus(dir) {
   const tgz = gzip(VALID)
   add('gzip-crc', withByte(tgz, -8, tgz[tgz.length - 8] ^ 1), 'E_GZIP_CRC')
   add('gzip-isize', withByte(tgz, -1, tgz[tgz.length - 1] ^ 1), 'E_GZIP_SIZE')
-  add('gzip-method', withByte(tgz, 2, 7), 'E_GZIP_HEADER')
-  add('gzip-reserved-flags', withByte(tgz, 3, 0xe0), 'E_GZIP_HEADER')
+  // The importer reads a gzip magic without deflate or with reserved flags as an envelope's salt.
+  const saltLike = { diskCode: 'E_PASSWORD_REQUIRED' }
+  add('gzip-method', withByte(tgz, 2, 7), 'E_GZIP_HEADER', saltLike)
+  add('gzip-reserved-flags', withByte(tgz, 3, 0xe0), 'E_GZIP_HEADER', saltLike)
   add('gzip-name-over-cap', gzipWithHeader(VALID, { flags: 0x08, name: 'n'.repeat(70000) }), 'E_GZIP_HEADER')
   add('gzip-header-crc', gzipWithHeader(VALID, { flags: 0x02, headerCrc: 0x1234 }), 'E_GZIP_HEADER')
   add('gzip-deflate-garbage', Buffer.concat([tgz.subarray(0, 10), Buffer.alloc(64, 0xff), tgz.subarray(-8)]), 'E_GZIP_DATA')
