@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::gzip::GzipEncoder;
-use crate::stage::Stage;
+use crate::gzip::{DeflateBlocks, GzipEncoder};
+use crate::stage::{DeflatedStage, Stage};
 use crate::tar::{end_of_archive, entry_header, padding, Header};
 use crate::transform::OUTPUT_CAP;
 
@@ -23,16 +23,40 @@ impl Default for PackOptions {
     }
 }
 
+/// An entry of unknown size while it is staged: deflated already for a gzip pack, else as is.
+enum Staged {
+    Plain(Stage),
+    Deflated(DeflatedStage),
+}
+
+impl Staged {
+    fn len(&self) -> u64 {
+        match self {
+            Staged::Plain(s) => s.len(),
+            Staged::Deflated(s) => s.len(),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            Staged::Plain(s) => s.write(data),
+            Staged::Deflated(s) => s.write(data),
+        }
+    }
+}
+
 enum State {
     Idle,
     Streaming { name: String, declared: u64, written: u64 },
-    Staging { header: Header, stage: Stage },
-    Draining { stage: Stage },
+    Staging { header: Header, stage: Staged },
+    Draining { stage: Staged },
     Finalized,
 }
 
 pub struct Packer {
     gzip: Option<GzipEncoder>,
+    /// Compressors for staged entries, kept between entries (a gzip pack only).
+    staging_blocks: Option<DeflateBlocks>,
     state: State,
     options: PackOptions,
 }
@@ -45,7 +69,7 @@ fn size_mismatch(name: &str, declared: u64, got: u64) -> Error {
 impl Packer {
     pub fn new(options: PackOptions) -> Result<Self> {
         let gzip = options.gzip.map(GzipEncoder::new).transpose()?;
-        Ok(Packer { gzip, state: State::Idle, options })
+        Ok(Packer { gzip, staging_blocks: None, state: State::Idle, options })
     }
 
     fn emit(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -71,7 +95,14 @@ impl Packer {
             self.state = State::Streaming { name: header.name, declared: size, written: 0 };
         } else {
             entry_header(&header)?;
-            let stage = Stage::new(self.options.stage_memory, self.options.stage_dir.clone());
+            let (memory, dir) = (self.options.stage_memory, self.options.stage_dir.clone());
+            let stage = match &self.gzip {
+                Some(gzip) => {
+                    let blocks = self.staging_blocks.take().unwrap_or_else(|| DeflateBlocks::new(gzip.level(), gzip.threads()));
+                    Staged::Deflated(DeflatedStage::new(blocks, memory, dir))
+                }
+                None => Staged::Plain(Stage::new(memory, dir)),
+            };
             self.state = State::Staging { header, stage };
         }
         Ok(out)
@@ -103,10 +134,14 @@ impl Packer {
                 }
                 self.emit(padding(declared), &mut out)?;
             }
-            State::Staging { mut header, stage } => {
+            State::Staging { mut header, mut stage } => {
                 header.size = stage.len();
                 let blocks = entry_header(&header)?;
                 self.emit(&blocks, &mut out)?;
+                if let (Staged::Deflated(deflated), Some(gzip)) = (&mut stage, &mut self.gzip) {
+                    deflated.finish()?;
+                    gzip.splice_begin(&mut out)?;
+                }
                 self.state = State::Draining { stage };
                 out.extend(self.step()?);
             }
@@ -119,19 +154,31 @@ impl Packer {
         matches!(self.state, State::Draining { .. })
     }
 
-    /// Writes the next piece of a staged entry.
+    /// Writes the next piece of a staged entry: for a gzip pack, its deflate blocks as they
+    /// are (spliced), else its bytes through `emit`.
     pub fn step(&mut self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         while out.len() < OUTPUT_CAP {
             let State::Draining { stage } = &mut self.state else { break };
-            let chunk = stage.read(OUTPUT_CAP)?;
-            if chunk.is_empty() {
-                let pad = padding(stage.len());
-                self.state = State::Idle;
-                self.emit(pad, &mut out)?;
-                break;
+            let chunk = match stage {
+                Staged::Plain(plain) => plain.read(OUTPUT_CAP)?,
+                Staged::Deflated(deflated) => deflated.read(OUTPUT_CAP)?,
+            };
+            if !chunk.is_empty() {
+                match stage {
+                    Staged::Plain(_) => self.emit(&chunk, &mut out)?,
+                    Staged::Deflated(_) => out.extend_from_slice(&chunk),
+                }
+                continue;
             }
-            self.emit(&chunk, &mut out)?;
+            let State::Draining { stage } = std::mem::replace(&mut self.state, State::Idle) else { unreachable!() };
+            let pad = padding(stage.len());
+            if let (Staged::Deflated(deflated), Some(gzip)) = (stage, &mut self.gzip) {
+                gzip.splice_end(deflated.crc(), deflated.len(), deflated.tail());
+                self.staging_blocks = Some(deflated.into_blocks());
+            }
+            self.emit(pad, &mut out)?;
+            break;
         }
         Ok(out)
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 
 use crate::error::{Error, Result};
+use crate::gzip::DeflateBlocks;
 
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -160,6 +161,133 @@ impl Stage {
         }
         self.read_pos += n as u64;
         Ok(out)
+    }
+}
+
+/// Bytes kept in order: in memory up to a limit, then in an anonymous temp file; read back
+/// once, from the start.
+struct Spool {
+    memory: Vec<u8>,
+    file: Option<File>,
+    limit: usize,
+    dir: Option<PathBuf>,
+    len: u64,
+    read_pos: u64,
+}
+
+impl Spool {
+    fn new(limit: usize, dir: Option<PathBuf>) -> Self {
+        Spool { memory: Vec::new(), file: None, limit, dir, len: 0, read_pos: 0 }
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        if self.file.is_none() && self.memory.len() + data.len() > self.limit {
+            let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+            let mut file = tempfile::tempfile_in(&dir).map_err(io("Cannot create a staging file"))?;
+            file.write_all(&self.memory).map_err(io("Cannot write the staging file"))?;
+            self.memory = Vec::new();
+            self.file = Some(file);
+        }
+        match &mut self.file {
+            Some(file) => file.write_all(data).map_err(io("Cannot write the staging file"))?,
+            None => self.memory.extend_from_slice(data),
+        }
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    /// The next bytes, at most `max`; empty once everything was read.
+    fn read(&mut self, max: usize) -> Result<Vec<u8>> {
+        let n = (self.len - self.read_pos).min(max as u64) as usize;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let start = self.read_pos;
+        self.read_pos += n as u64;
+        let Some(file) = &mut self.file else {
+            return Ok(self.memory[start as usize..start as usize + n].to_vec());
+        };
+        if start == 0 {
+            file.seek(SeekFrom::Start(0)).map_err(io("Cannot read the staging file"))?;
+        }
+        let mut out = vec![0; n];
+        file.read_exact(&mut out).map_err(io("Cannot read the staging file"))?;
+        Ok(out)
+    }
+}
+
+/// Staging for a gzip pack: the entry is deflated as it arrives, at the pack's level and in
+/// parallel, into sync-flushed blocks that refer only to the entry's own bytes. The pack
+/// splices them into its stream after the entry's header, so a staged entry is compressed
+/// once, like any other.
+pub struct DeflatedStage {
+    blocks: DeflateBlocks,
+    spool: Spool,
+    crc: crc32fast::Hasher,
+    len: u64,
+    /// The entry's last bytes (up to 32 KiB, kept in a buffer of up to 64 KiB).
+    tail: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl DeflatedStage {
+    /// `blocks` must have nothing pending; they are lent for the entry and handed back by
+    /// `into_blocks`.
+    pub fn new(mut blocks: DeflateBlocks, limit: usize, dir: Option<PathBuf>) -> Self {
+        blocks.restart(&[]);
+        DeflatedStage {
+            blocks,
+            spool: Spool::new(limit, dir),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            tail: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Uncompressed bytes staged so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.crc.update(data);
+        self.len += data.len() as u64;
+        self.tail.extend_from_slice(&data[data.len().saturating_sub(32 * 1024)..]);
+        if self.tail.len() > 64 * 1024 {
+            self.tail.drain(..self.tail.len() - 32 * 1024);
+        }
+        self.scratch.clear();
+        self.blocks.write(data, &mut self.scratch)?;
+        self.spool.write(&self.scratch)
+    }
+
+    /// Compresses what is pending; call once, after the last `write`.
+    pub fn finish(&mut self) -> Result<()> {
+        self.scratch.clear();
+        self.blocks.flush(false, &mut self.scratch)?;
+        self.spool.write(&self.scratch)
+    }
+
+    /// The next compressed bytes, at most `max`; empty once everything was read.
+    pub fn read(&mut self, max: usize) -> Result<Vec<u8>> {
+        self.spool.read(max)
+    }
+
+    pub fn crc(&self) -> &crc32fast::Hasher {
+        &self.crc
+    }
+
+    pub fn tail(&self) -> &[u8] {
+        &self.tail
+    }
+
+    pub fn into_blocks(self) -> DeflateBlocks {
+        self.blocks
     }
 }
 

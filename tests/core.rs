@@ -210,6 +210,33 @@ fn pack_extract_round_trip_in_every_split() {
 }
 
 #[test]
+fn staged_entries_are_spliced_into_one_gzip_member() {
+    // Entries of unknown size, deflated while staged (spilling past 1000 bytes) and spliced
+    // between known-size ones: one member, read by flate2's single-member decoder.
+    let text: Vec<u8> = (0..3_000_000u32).flat_map(|i| format!("{{\"n\":{}}}\n", i % 1009).into_bytes()).collect();
+    let mut rng = SmallRng::seed_from_u64(9);
+    let noise: Vec<u8> = (0..1_500_000).map(|_| rng.gen()).collect();
+    let unknown = |name: &str, data: &[u8]| (header(name, 0), Some(data.to_vec()));
+    let entries = vec![
+        (header("first", 5), Some(b"first".to_vec())),
+        unknown("db.txt", &text),
+        unknown("empty", b""),
+        unknown("tiny", b"x"),
+        (header("known", noise.len() as u64), Some(noise.clone())),
+        unknown("noise.enc", &noise),
+        unknown("db-again.txt", &text[..70_000]),
+    ];
+    for level in [1, 6, 9] {
+        let gz = pack(&entries, Some(level));
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap();
+        let plain = pack(&entries, None);
+        assert!(tar == plain, "level {level}: the gzip pack holds the same tar as the plain pack");
+        assert!(gz.len() < plain.len() / 2, "level {level}: {} bytes", gz.len());
+    }
+}
+
+#[test]
 fn size_mismatch_is_an_error() {
     let mut p = Packer::new(PackOptions::default()).unwrap();
     p.begin(header("a", 2), true).unwrap();

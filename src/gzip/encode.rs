@@ -13,8 +13,9 @@ const DICTIONARY: usize = 32 * 1024;
 /// Blocks gathered per thread before a parallel round.
 const BLOCKS_PER_THREAD: usize = 4;
 
-pub struct GzipEncoder {
-    level: u32,
+/// Raw deflate compressed in parallel blocks, each ended by a sync flush (the last one, when
+/// asked, by the final block), so outputs concatenate into one deflate stream.
+pub struct DeflateBlocks {
     threads: usize,
     /// Input not compressed yet.
     pending: Vec<u8>,
@@ -22,6 +23,11 @@ pub struct GzipEncoder {
     dictionary: Vec<u8>,
     /// One compressor per thread, reset between blocks.
     compressors: Vec<Compress>,
+}
+
+pub struct GzipEncoder {
+    level: u32,
+    blocks: DeflateBlocks,
     crc: crc32fast::Hasher,
     size: u64,
     header_written: bool,
@@ -106,42 +112,26 @@ fn deflate_block(c: &mut Compress, dictionary: &[u8], block: &[u8], last: bool, 
     }
 }
 
-impl GzipEncoder {
-    pub fn new(level: u32) -> Result<Self> {
-        Self::with_threads(level, threads())
-    }
-
-    pub fn with_threads(level: u32, threads: usize) -> Result<Self> {
-        if level > 9 {
-            return Err(Error::new("E_INVALID_ARGUMENT", format!("gzip level must be 0-9, got {level}")));
-        }
+impl DeflateBlocks {
+    pub fn new(level: u32, threads: usize) -> Self {
         let threads = threads.max(1);
-        Ok(GzipEncoder {
-            level,
+        DeflateBlocks {
             threads,
             pending: Vec::new(),
             dictionary: Vec::new(),
             compressors: (0..threads).map(|_| Compress::new(Compression::new(level), false)).collect(),
-            crc: crc32fast::Hasher::new(),
-            size: 0,
-            header_written: false,
-            finished: false,
-        })
-    }
-
-    fn header(&mut self, out: &mut Vec<u8>) {
-        if !self.header_written {
-            let xfl = match self.level {
-                9 => 2,
-                1 => 4,
-                _ => 0,
-            };
-            out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]);
-            self.header_written = true;
         }
     }
 
-    /// Compresses `data` (whole blocks, the last one possibly short when `finish`) in parallel.
+    /// Starts a stream that may refer back only to `dictionary` (at most the last 32 KiB of
+    /// what precedes it once decompressed); nothing may be pending.
+    pub fn restart(&mut self, dictionary: &[u8]) {
+        debug_assert!(self.pending.is_empty());
+        self.dictionary.clear();
+        self.dictionary.extend_from_slice(&dictionary[dictionary.len().saturating_sub(DICTIONARY)..]);
+    }
+
+    /// Compresses `data` (whole blocks, the last one possibly short when flushing) in parallel.
     fn compress(&mut self, data: &[u8], finish: bool, out: &mut Vec<u8>) -> Result<()> {
         let blocks: Vec<&[u8]> = data.chunks(BLOCK).collect();
         let count = blocks.len();
@@ -196,10 +186,7 @@ impl GzipEncoder {
     }
 
     /// Takes all of `input`; compresses once enough whole blocks have gathered.
-    pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        self.header(out);
-        self.crc.update(input);
-        self.size += input.len() as u64;
+    pub fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.pending.extend_from_slice(input);
         let batch = self.threads * BLOCKS_PER_THREAD * BLOCK;
         if self.pending.len() >= batch {
@@ -212,14 +199,83 @@ impl GzipEncoder {
         Ok(())
     }
 
+    /// Compresses everything pending. `last` ends the deflate stream; otherwise the output
+    /// ends on a byte boundary (sync flush), ready for more blocks or for spliced ones.
+    pub fn flush(&mut self, last: bool, out: &mut Vec<u8>) -> Result<()> {
+        let data = std::mem::take(&mut self.pending);
+        self.compress(&data, last, out)
+    }
+}
+
+impl GzipEncoder {
+    pub fn new(level: u32) -> Result<Self> {
+        Self::with_threads(level, threads())
+    }
+
+    pub fn with_threads(level: u32, threads: usize) -> Result<Self> {
+        if level > 9 {
+            return Err(Error::new("E_INVALID_ARGUMENT", format!("gzip level must be 0-9, got {level}")));
+        }
+        Ok(GzipEncoder {
+            level,
+            blocks: DeflateBlocks::new(level, threads),
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+            header_written: false,
+            finished: false,
+        })
+    }
+
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    pub fn threads(&self) -> usize {
+        self.blocks.threads
+    }
+
+    fn header(&mut self, out: &mut Vec<u8>) {
+        if !self.header_written {
+            let xfl = match self.level {
+                9 => 2,
+                1 => 4,
+                _ => 0,
+            };
+            out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]);
+            self.header_written = true;
+        }
+    }
+
+    /// Takes all of `input`; compresses once enough whole blocks have gathered.
+    pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.header(out);
+        self.crc.update(input);
+        self.size += input.len() as u64;
+        self.blocks.write(input, out)
+    }
+
+    /// Before deflate compressed elsewhere is appended to `out`: what is pending is
+    /// compressed and the stream left on a byte boundary.
+    pub fn splice_begin(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.header(out);
+        self.blocks.flush(false, out)
+    }
+
+    /// After the spliced deflate: it held `len` bytes with checksum `crc`, ending in `tail`
+    /// (its last bytes, up to 32 KiB), and may refer back only to its own bytes.
+    pub fn splice_end(&mut self, crc: &crc32fast::Hasher, len: u64, tail: &[u8]) {
+        self.crc.combine(crc);
+        self.size += len;
+        self.blocks.restart(tail);
+    }
+
     /// Ends the member: the remaining blocks, the final deflate block and the trailer. Idempotent.
     pub fn end(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if self.finished {
             return Ok(());
         }
         self.header(out);
-        let data = std::mem::take(&mut self.pending);
-        self.compress(&data, true, out)?;
+        self.blocks.flush(true, out)?;
         out.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
         out.extend_from_slice(&(self.size as u32).to_le_bytes());
         self.finished = true;

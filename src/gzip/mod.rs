@@ -4,6 +4,6 @@ mod decode;
 mod encode;
 
 pub use decode::GzipDecoder;
-pub use encode::GzipEncoder;
+pub use encode::{DeflateBlocks, GzipEncoder};
 
 pub const MAGIC: [u8; 2] = [0x1f, 0x8b];
