@@ -291,6 +291,17 @@ function buildCorpus(dir) {
   add('encrypted-archive-truncated', sealedArchive.subarray(0, sealedArchive.length - 12), 'E_TRUNCATED', disk({ options: { password: PASSWORD } }))
   add('plugin', withDb(file('plugin.min.js')), 'E_IS_PLUGIN', disk())
   add('no-db', tar(FILE), 'E_NO_DB_FILE', disk())
+
+  // What the fuzzers found (fuzz/findings/<target>/; the first byte is the fuzzers' piece size).
+  const finding = (target, name) => fs.readFileSync(path.join(__dirname, '../../fuzz/findings', target, name)).subarray(1)
+  add('fuzz-gzip-error-after-output', finding('tar_reader', 'gzip-error-after-output-hides-a-policy-error'), 'E_ENTRY_TYPE_UNSUPPORTED')
+  add('fuzz-framing-error-after-a-policy-error', finding('tar_reader', 'framing-error-hides-an-earlier-policy-error'), 'E_ENTRY_TYPE_UNSUPPORTED')
+  for (const target of ['envelope', 'app_import']) {
+    for (const name of fs.readdirSync(path.join(__dirname, '../../fuzz/findings', target))) {
+      // A fault past the first gzip header is corruption, not a wrong password, in any cut.
+      add(`fuzz-${target}-${name}`, finding(target, name), 'E_GZIP_DATA', disk({ options: { password: 'fuzz' } }))
+    }
+  }
   return cases
 }
 
