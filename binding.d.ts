@@ -58,6 +58,8 @@ export declare class NativeTransform {
   static gzip(level?: number | undefined | null): NativeTransform
   static gunzip(): NativeTransform
   static encrypt(password: string, level?: number | undefined | null): NativeTransform
+  /** An envelope around input that is one gzip stream already (a gzip pack's output). */
+  static encryptGzipped(password: string): NativeTransform
   /** An envelope under a key from `deriveSharedKey` (same salt, fresh IV, no PBKDF2). */
   static encryptWithSharedKey(sharedKey: Buffer, level?: number | undefined | null): NativeTransform
   static decrypt(password: string): NativeTransform

@@ -104,6 +104,17 @@ describe('createAppExport -> importAppExport', () => {
     expect(fs.readFileSync(path.join(dir, 'x', attachment.name)).equals(attachment.data)).toBe(true)
   })
 
+  test('whole-archive export: Node crypto+zlib decrypts it to a tar.gz body that GNU tar and Python read', async () => {
+    const bytes = await collect(createAppExport(exportOptions(app, { password: 'secret', encryption: 'archive' })))
+    const dir = tmpdir('bn-app-')
+    const tarFile = path.join(dir, 'export.tar')
+    fs.writeFileSync(tarFile, nodeDecrypt(bytes, 'secret'))
+    const names = run('tar', ['-tf', tarFile]).toString().trim().split('\n')
+    expect(names).toEqual(['db.txt', ...app.files.map((f) => f.name)])
+    const py = run('python3', ['-c', 'import sys, tarfile; print(len(tarfile.open(sys.argv[1]).getnames()))', tarFile])
+    expect(Number(py)).toBe(app.files.length + 1)
+  })
+
   test('an export written the old way (node-tar, directories, any order, Node envelopes) imports', async () => {
     const dir = tmpdir('bn-old-')
     const root = path.join(dir, 'app')

@@ -95,14 +95,15 @@ function createAppExport(options = {}) {
 
   const progress = { entries: 0, bytesIn: 0, bytesOut: 0 }
   const report = () => onProgress && onProgress({ ...progress })
-  const tar = new Pack({ gzip: wholeArchive ? undefined : { level }, stagingMemory: options.stagingMemory, stagingDir: options.stagingDir })
+  const tar = new Pack({ gzip: { level }, stagingMemory: options.stagingMemory, stagingDir: options.stagingDir })
   const counter = new Transform({
     transform(chunk, encoding, callback) {
       progress.bytesOut += chunk.length
       callback(null, chunk)
     },
   })
-  const envelope = wholeArchive ? encryptStream(password, level) : null
+  // The whole archive: AES-CTR around the gzip pack's output, compressed once like a plain export.
+  const envelope = wholeArchive ? new NativeTransform(native.NativeTransform.encryptGzipped(password)) : null
   const output = envelope ? tar.pipe(envelope).pipe(counter) : tar.pipe(counter)
   const fail = (err) => {
     for (const stream of [output, envelope, tar]) if (stream && !stream.destroyed) stream.destroy(err)

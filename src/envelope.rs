@@ -69,7 +69,8 @@ pub struct Encryptor {
     key: Option<[u8; 32]>,
     salt_iv: [u8; HEADER_LEN],
     cipher: Option<Cipher>,
-    gzip: GzipEncoder,
+    /// `None` when the input is one gzip stream already (a gzip pack's output).
+    gzip: Option<GzipEncoder>,
 }
 
 impl Encryptor {
@@ -78,7 +79,15 @@ impl Encryptor {
     }
 
     pub fn with_salt_iv(password: &str, level: u32, salt_iv: [u8; HEADER_LEN]) -> Result<Self> {
-        Ok(Encryptor { password: password.as_bytes().to_vec(), key: None, salt_iv, cipher: None, gzip: GzipEncoder::new(level)? })
+        Ok(Encryptor { password: password.as_bytes().to_vec(), key: None, salt_iv, cipher: None, gzip: Some(GzipEncoder::new(level)?) })
+    }
+
+    /// An envelope around bytes that are one gzip stream already: only the header and
+    /// AES-CTR are added, so a gzip pack's output (staged entries spliced, compressed once)
+    /// becomes a whole-archive envelope without a second compression.
+    pub fn around_gzip(password: &str) -> Result<Self> {
+        let salt_iv = random::<HEADER_LEN>()?;
+        Ok(Encryptor { password: password.as_bytes().to_vec(), key: None, salt_iv, cipher: None, gzip: None })
     }
 
     /// An envelope under an already derived key: its salt, a fresh IV, no PBKDF2.
@@ -86,7 +95,7 @@ impl Encryptor {
         let mut salt_iv = [0u8; HEADER_LEN];
         salt_iv[..16].copy_from_slice(&shared.salt);
         salt_iv[16..].copy_from_slice(&random::<16>()?);
-        Ok(Encryptor { password: Vec::new(), key: Some(shared.key), salt_iv, cipher: None, gzip: GzipEncoder::new(level)? })
+        Ok(Encryptor { password: Vec::new(), key: Some(shared.key), salt_iv, cipher: None, gzip: Some(GzipEncoder::new(level)?) })
     }
 
     fn start(&mut self, out: &mut Vec<u8>) -> usize {
@@ -104,14 +113,19 @@ impl Transform for Encryptor {
 
     fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
         let from = self.start(out);
-        self.gzip.encode(input, out)?;
+        match &mut self.gzip {
+            Some(gzip) => gzip.encode(input, out)?,
+            None => out.extend_from_slice(input),
+        }
         self.cipher.as_mut().unwrap().apply_keystream(&mut out[from..]);
         Ok(input.len())
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<bool> {
         let from = self.start(out);
-        self.gzip.end(out)?;
+        if let Some(gzip) = &mut self.gzip {
+            gzip.end(out)?;
+        }
         self.cipher.as_mut().unwrap().apply_keystream(&mut out[from..]);
         Ok(true)
     }
