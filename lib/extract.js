@@ -80,10 +80,17 @@ class Extract extends Writable {
 
   async _run(call) {
     let events = await call()
+    let slice = performance.now()
     for (;;) {
       for (const event of events) {
         if (this.destroyed) return
         await this._onEvent(event)
+        // A batch of many small entries settles in microtasks alone; give the event loop a
+        // turn every millisecond so timers and I/O are not kept waiting.
+        if (performance.now() - slice > 1) {
+          await new Promise(setImmediate)
+          slice = performance.now()
+        }
       }
       if (this.destroyed || !this._native.hasMore()) return
       events = await this._native.pull()
