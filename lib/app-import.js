@@ -40,7 +40,8 @@ function toReadable(source) {
 async function readAhead(stream, n) {
   const chunks = []
   let length = 0
-  const iterator = stream[Symbol.asyncIterator]()
+  // Stopping early must not destroy the caller's stream (an HTTP request still needs its reply).
+  const iterator = typeof stream.iterator === 'function' ? stream.iterator({ destroyOnReturn: false }) : stream[Symbol.asyncIterator]()
   let ended = false
   while (length < n) {
     const next = await iterator.next()
@@ -153,7 +154,10 @@ async function importAppExport(source, options = {}) {
   } catch (err) {
     if (signal && signal.aborted && err.code !== 'E_ABORTED') err = abortedError(signal.reason)
     if (delivered.length) err.delivered = delivered.slice()
-    for (const s of streams) if (!s.destroyed) s.destroy()
+    // Our own streams go; the caller's source is only no longer read (a server can still
+    // answer the request, then drain or close it).
+    for (const s of streams) if (s !== source && !s.destroyed) s.destroy()
+    if (input === source && typeof input.pause === 'function') input.pause()
     throw err
   } finally {
     if (signal) signal.removeEventListener('abort', onAbort)
