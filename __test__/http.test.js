@@ -96,3 +96,36 @@ test('a throttled download holds the sources back; the upload imports every byte
   exportServer.close()
   importServer.close()
 })
+
+test('a failed import leaves the request to the server: it answers, and the rest of the upload drains', async () => {
+  const { encrypt } = require('..')
+  const upload = Buffer.concat([await encrypt(crypto.randomBytes(MIB), 'pw'), crypto.randomBytes(32 * MIB)])
+  const server = await listen(async (req, res) => {
+    try {
+      await importAppExport(req, { password: 'wrong', onDb: async () => {}, onFile: async () => {} })
+      res.writeHead(200).end()
+    } catch (err) {
+      expect(req.destroyed).toBe(false)
+      req.resume()
+      res.writeHead(403).end(err.code)
+    }
+  })
+  const { port } = server.address()
+  const [status, body, uploaded] = await new Promise((resolve, reject) => {
+    let reply = null
+    let finished = false
+    const done = () => reply && finished && resolve([...reply, finished])
+    const req = http.request(`http://127.0.0.1:${port}/`, { method: 'POST' }, async (res) => {
+      reply = [res.statusCode, (await collect(res)).toString()]
+      done()
+    })
+    req.on('error', reject)
+    req.on('finish', () => {
+      finished = true
+      done()
+    })
+    req.end(upload)
+  })
+  await new Promise((resolve) => server.close(resolve))
+  expect([status, body, uploaded]).toEqual([403, 'E_BAD_PASSWORD', true])
+})

@@ -4,7 +4,7 @@
 // they stream, and hands plaintext to the caller's callbacks with bounded parallelism.
 
 const fs = require('node:fs')
-const { Readable, Transform } = require('node:stream')
+const { PassThrough, Readable, Transform } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
 const native = require('../binding.js')
 const { Extract } = require('./extract')
@@ -28,11 +28,23 @@ function decryptStream(password, keys) {
   return new NativeTransform(keys ? native.NativeTransform.decryptWithCache(password, keys) : native.NativeTransform.decrypt(password))
 }
 
+// The input as a stream of our own. A caller's stream is piped in, so that stopping early
+// (`release`) only unpipes it: an HTTP request can still be answered, then drained or closed.
 function toReadable(source) {
-  if (Buffer.isBuffer(source) || source instanceof Uint8Array) return Readable.from([Buffer.from(source)])
-  if (typeof source === 'string') return fs.createReadStream(source)
-  if (source && typeof source.pipe === 'function') return source
-  throw invalidArgument('source must be a Readable, a Buffer or a file path')
+  if (Buffer.isBuffer(source) || source instanceof Uint8Array) return { input: Readable.from([Buffer.from(source)]), release() {} }
+  if (typeof source === 'string') return { input: fs.createReadStream(source), release() {} }
+  if (!source || typeof source.pipe !== 'function') throw invalidArgument('source must be a Readable, a Buffer or a file path')
+  const input = new PassThrough({ highWaterMark: 1 << 20 })
+  const onError = (err) => input.destroy(err)
+  source.on('error', onError)
+  source.pipe(input)
+  return {
+    input,
+    release() {
+      source.unpipe(input)
+      source.off('error', onError)
+    },
+  }
 }
 
 // Reads at least `n` bytes of `stream` (fewer only if it ends first). Returns them as `head`,
@@ -40,8 +52,7 @@ function toReadable(source) {
 async function readAhead(stream, n) {
   const chunks = []
   let length = 0
-  // Stopping early must not destroy the caller's stream (an HTTP request still needs its reply).
-  const iterator = typeof stream.iterator === 'function' ? stream.iterator({ destroyOnReturn: false }) : stream[Symbol.asyncIterator]()
+  const iterator = stream[Symbol.asyncIterator]()
   let ended = false
   while (length < n) {
     const next = await iterator.next()
@@ -104,7 +115,7 @@ async function importAppExport(source, options = {}) {
   const summary = { format: null, encrypted: false, files: 0, bytes: 0, dbBytes: 0 }
   const keys = new native.NativeKeyCache() // our exports repeat one salt: one PBKDF2 per import
   const delivered = []
-  const input = toReadable(source)
+  const { input, release } = toReadable(source)
   const streams = [input]
   const onAbort = () => {
     const err = abortedError(signal.reason)
@@ -154,12 +165,10 @@ async function importAppExport(source, options = {}) {
   } catch (err) {
     if (signal && signal.aborted && err.code !== 'E_ABORTED') err = abortedError(signal.reason)
     if (delivered.length) err.delivered = delivered.slice()
-    // Our own streams go; the caller's source is only no longer read (a server can still
-    // answer the request, then drain or close it).
-    for (const s of streams) if (s !== source && !s.destroyed) s.destroy()
-    if (input === source && typeof input.pause === 'function') input.pause()
+    for (const s of streams) if (!s.destroyed) s.destroy()
     throw err
   } finally {
+    release()
     if (signal) signal.removeEventListener('abort', onAbort)
   }
 
