@@ -94,6 +94,9 @@ export declare function detectFormat(head: Buffer): string
 
 export declare function encryptBuffer(input: Buffer, password: string, level?: number | undefined | null): Promise<unknown>
 
+/** One envelope of an export's small file, under its shared key: one call instead of a stream. */
+export declare function encryptBufferWithSharedKey(input: Buffer, sharedKey: Buffer, level?: number | undefined | null): Promise<unknown>
+
 export interface EntryRoute {
   /** "skip", "plugin", "db" or "file". */
   kind: string

@@ -847,5 +847,6 @@ module.exports.deriveSharedKey = nativeBinding.deriveSharedKey
 module.exports.detectDecryptedFormat = nativeBinding.detectDecryptedFormat
 module.exports.detectFormat = nativeBinding.detectFormat
 module.exports.encryptBuffer = nativeBinding.encryptBuffer
+module.exports.encryptBufferWithSharedKey = nativeBinding.encryptBufferWithSharedKey
 module.exports.openTarget = nativeBinding.openTarget
 module.exports.routeEntry = nativeBinding.routeEntry

@@ -130,10 +130,11 @@ function createAppExport(options = {}) {
     const header = { name: encrypt ? `${name}.enc` : name, mode: 0o644, mtime: mtime || new Date() }
     if (!encrypt && size !== undefined) header.size = size
     try {
-      if (!encrypt && size !== undefined && size <= SMALL_FILE) {
-        // Small files: read whole, then one native call for header, data and padding.
-        const data = await readSmall(source, size)
-        progress.bytesIn += data.length
+      if (size !== undefined && size <= SMALL_FILE) {
+        // Small files: read whole (and sealed in one call), then one native call for header, data and padding.
+        const plain = await readSmall(source, size)
+        progress.bytesIn += plain.length
+        const data = encrypt ? await native.encryptBufferWithSharedKey(plain, sharedKey, level) : plain
         await new Promise((resolve, reject) => tar.entry(header, data, (err) => (err ? reject(err) : resolve())))
       } else {
         const counting = new Transform({

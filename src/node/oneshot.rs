@@ -12,6 +12,8 @@ pub struct OneShot {
     input: Buffer,
     password: String,
     encrypt: Option<u32>,
+    /// Encrypt under this key from `deriveSharedKey` instead of the password.
+    shared: Option<Buffer>,
 }
 
 impl Task for OneShot {
@@ -19,9 +21,13 @@ impl Task for OneShot {
     type JsValue = Buffer;
 
     fn compute(&mut self) -> napi::Result<Vec<u8>> {
-        let run = || match self.encrypt {
-            Some(level) => Pump::new(Encryptor::new(&self.password, level)?).run_all(&self.input),
-            None => Pump::new(Decryptor::new(&self.password)).run_all(&self.input),
+        let run = || match (self.encrypt, &self.shared) {
+            (Some(level), Some(shared)) => {
+                let shared = crate::envelope::SharedKey::from_bytes(shared)?;
+                Pump::new(Encryptor::with_shared_key(&shared, level)?).run_all(&self.input)
+            }
+            (Some(level), None) => Pump::new(Encryptor::new(&self.password, level)?).run_all(&self.input),
+            (None, _) => Pump::new(Decryptor::new(&self.password)).run_all(&self.input),
         };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(result) => result.map_err(to_napi),
@@ -36,12 +42,18 @@ impl Task for OneShot {
 
 #[napi(js_name = "encryptBuffer")]
 pub fn encrypt_buffer(input: Buffer, password: String, level: Option<u32>) -> AsyncTask<OneShot> {
-    AsyncTask::new(OneShot { input, password, encrypt: Some(level.unwrap_or(6)) })
+    AsyncTask::new(OneShot { input, password, encrypt: Some(level.unwrap_or(6)), shared: None })
+}
+
+/// One envelope of an export's small file, under its shared key: one call instead of a stream.
+#[napi(js_name = "encryptBufferWithSharedKey")]
+pub fn encrypt_buffer_with_shared_key(input: Buffer, shared_key: Buffer, level: Option<u32>) -> AsyncTask<OneShot> {
+    AsyncTask::new(OneShot { input, password: String::new(), encrypt: Some(level.unwrap_or(6)), shared: Some(shared_key) })
 }
 
 #[napi(js_name = "decryptBuffer")]
 pub fn decrypt_buffer(input: Buffer, password: String) -> AsyncTask<OneShot> {
-    AsyncTask::new(OneShot { input, password, encrypt: None })
+    AsyncTask::new(OneShot { input, password, encrypt: None, shared: None })
 }
 
 pub struct DeriveKey {
