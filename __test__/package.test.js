@@ -65,6 +65,14 @@ describe('the published package', () => {
       console.log(summary.format)`
     const out = run('node', ['--input-type=module', '-e', script], { cwd: project })
     expect(out.toString().trim()).toBe('tar.gz')
+    // index.mjs names every export of index.js.
+    const names = `
+      import * as esm from '@app/backup-native'
+      import { createRequire } from 'node:module'
+      const cjs = createRequire(import.meta.url)('@app/backup-native')
+      console.log(JSON.stringify([Object.keys(esm).filter((k) => k !== 'default').sort(), Object.keys(cjs).sort()]))`
+    const [esm, cjs] = JSON.parse(run('node', ['--input-type=module', '-e', names], { cwd: project }).toString())
+    expect(esm).toEqual(cjs)
   })
 
   test('a TypeScript consumer of every export type-checks with --strict, and wrong usages do not', () => {
