@@ -32,10 +32,9 @@ async function readSmall(source, size) {
   return Buffer.concat(chunks, length)
 }
 
-function encryptStream(password, level, sharedKey) {
-  return new NativeTransform(
-    sharedKey ? native.NativeTransform.encryptWithSharedKey(sharedKey, level) : native.NativeTransform.encrypt(password, level),
-  )
+// One per-file envelope under the export's shared key (same salt, fresh IV, no PBKDF2).
+function encryptStream(sharedKey, level) {
+  return new NativeTransform(native.NativeTransform.encryptWithSharedKey(sharedKey, level))
 }
 
 async function open(source) {
@@ -144,7 +143,7 @@ function createAppExport(options = {}) {
           },
         })
         const sink = tar.entry(header)
-        await pipeline(encrypt ? [source, counting, encryptStream(password, level, sharedKey), sink] : [source, counting, sink])
+        await pipeline(encrypt ? [source, counting, encryptStream(sharedKey, level), sink] : [source, counting, sink])
       }
     } catch (err) {
       if (sourceError) throw sourceFailed(name, sourceError)
