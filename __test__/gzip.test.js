@@ -17,6 +17,27 @@ function sample(size, seed = 1) {
   return Buffer.from(parts.join('')).subarray(0, size)
 }
 
+// An app dump's shape (FORMAT.md §3): batches of documents with random ids, revisions and numbers.
+function ndjson(size, seed = 1) {
+  const next = rng(seed)
+  const lines = []
+  let n = 0
+  for (let i = 0; n < size; i++) {
+    const docs = Array.from({ length: 20 }, (_, j) => ({
+      _id: `ro_ta_${Math.floor(next() * 1e9)}`,
+      _rev: `1-${Math.floor(next() * 1e12).toString(16)}`,
+      name: `Row ${i * 20 + j}`,
+      amount: Math.floor(next() * 1e6) / 100,
+      status: ['open', 'closed', 'pending'][j % 3],
+      notes: 'lorem ipsum dolor sit amet '.repeat(1 + (j % 4)),
+    }))
+    const line = JSON.stringify({ docs }) + '\n' + JSON.stringify({ seq: i }) + '\n'
+    lines.push(line)
+    n += line.length
+  }
+  return Buffer.from(lines.join(''))
+}
+
 const SIZES = [0, 1, 100, 65536, 300000]
 
 describe('createGzip', () => {
@@ -42,6 +63,14 @@ describe('createGzip', () => {
     const input = sample(1 << 20, 3)
     const ours = await through(createGzip(), [input])
     const theirs = zlib.gzipSync(input, { level: 6 })
+    expect(ours.length).toBeLessThanOrEqual(Math.ceil(theirs.length * 1.01))
+  })
+
+  test.each([4, 5, 6])('level %i output on an ndjson dump is within 1%% of zlib at that level', async (level) => {
+    const input = ndjson(4 << 20)
+    const ours = await through(createGzip({ level }), [input])
+    const theirs = zlib.gzipSync(input, { level })
+    expect(zlib.gunzipSync(ours).equals(input)).toBe(true)
     expect(ours.length).toBeLessThanOrEqual(Math.ceil(theirs.length * 1.01))
   })
 

@@ -9,7 +9,6 @@ const { Pack } = require('./pack')
 const { NativeTransform } = require('./transform')
 const { backupError, fromNative, abortedError, invalidArgument } = require('./errors')
 
-const OPEN_AHEAD = 2
 const SMALL_FILE = 256 * 1024
 
 function sourceFailed(name, cause) {
@@ -52,13 +51,23 @@ function checkName(name) {
   }
 }
 
-// Opens lazy sources a few entries ahead of the one being written, never more.
-async function* openedAhead(files, signal) {
+// Looks ahead of the entry being written: opens up to OPEN_AHEAD large sources, and opens and
+// reads small ones whole (up to READ_AHEAD_FILES files, READ_AHEAD_BYTES bytes), so the
+// filesystem's or object store's latency per small file overlaps instead of adding up.
+const OPEN_AHEAD = 2
+const READ_AHEAD_FILES = 32
+const READ_AHEAD_BYTES = 4 << 20
+
+const isSmall = (file) => file.size !== undefined && file.size <= SMALL_FILE
+
+async function* lookAhead(files, signal) {
   const ahead = []
   const iterator = (files[Symbol.asyncIterator] || files[Symbol.iterator]).call(files)
   let done = false
+  let large = 0
+  let bytes = 0
   const fill = async () => {
-    while (!done && ahead.length < OPEN_AHEAD) {
+    while (!done && large < OPEN_AHEAD && ahead.length < READ_AHEAD_FILES && bytes < READ_AHEAD_BYTES) {
       const next = await iterator.next()
       if (next.done) {
         done = true
@@ -67,7 +76,15 @@ async function* openedAhead(files, signal) {
       const file = next.value
       const opened = open(file.stream)
       opened.catch(() => {})
-      ahead.push({ file, opened })
+      const item = { file, opened, small: isSmall(file) }
+      if (item.small) {
+        item.data = opened.then((source) => readSmall(source, file.size))
+        item.data.catch(() => {})
+        bytes += file.size
+      } else {
+        large++
+      }
+      ahead.push(item)
     }
   }
   try {
@@ -75,7 +92,10 @@ async function* openedAhead(files, signal) {
       await fill()
       if (!ahead.length) return
       if (signal && signal.aborted) return
-      yield ahead.shift()
+      const item = ahead.shift()
+      if (item.small) bytes -= item.file.size
+      else large--
+      yield item
     }
   } finally {
     for (const { opened } of ahead) opened.then((s) => s.destroy(), () => {})
@@ -122,7 +142,7 @@ function createAppExport(options = {}) {
   }
 
   // Writes one entry from a source stream; failures carry the entry's name.
-  const writeEntry = async (name, source, { size, mtime, encrypt }) => {
+  const writeEntry = async (name, source, { size, mtime, encrypt, data }) => {
     current = source
     let sourceError = null
     source.once('error', (err) => (sourceError = err))
@@ -131,10 +151,13 @@ function createAppExport(options = {}) {
     try {
       if (size !== undefined && size <= SMALL_FILE) {
         // Small files: read whole (and sealed in one call), then one native call for header, data and padding.
-        const plain = await readSmall(source, size)
+        const plain = await (data || readSmall(source, size)).catch((err) => {
+          sourceError = err
+          throw err
+        })
         progress.bytesIn += plain.length
-        const data = encrypt ? await native.encryptBufferWithSharedKey(plain, sharedKey, level) : plain
-        await new Promise((resolve, reject) => tar.entry(header, data, (err) => (err ? reject(err) : resolve())))
+        const body = encrypt ? await native.encryptBufferWithSharedKey(plain, sharedKey, level) : plain
+        await new Promise((resolve, reject) => tar.entry(header, body, (err) => (err ? reject(err) : resolve())))
       } else {
         const counting = new Transform({
           transform(chunk, encoding, callback) {
@@ -162,7 +185,7 @@ function createAppExport(options = {}) {
   const run = async () => {
     if (perFile) sharedKey = await native.deriveSharedKey(password)
     await writeEntry('db.txt', await open(db), { encrypt: perFile })
-    for await (const { file, opened } of openedAhead(files, signal)) {
+    for await (const { file, opened, data } of lookAhead(files, signal)) {
       if (output.destroyed) return
       const name = checkName(file.name)
       if (file.size !== undefined && (!Number.isSafeInteger(file.size) || file.size < 0)) {
@@ -178,7 +201,7 @@ function createAppExport(options = {}) {
         })
       }
       const encrypt = perFile && !name.startsWith('attachments/')
-      await writeEntry(name, source, { size: file.size, mtime: file.mtime, encrypt })
+      await writeEntry(name, source, { size: file.size, mtime: file.mtime, encrypt, data })
     }
     tar.finalize()
   }

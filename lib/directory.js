@@ -21,15 +21,25 @@ async function* walk(dir, prefix = '') {
   }
 }
 
+// Stats run this many at a time, so a folder of small files does not wait on each in turn.
+const STAT_AHEAD = 32
+
 function exportDirectory(dir, options = {}) {
   const db = path.join(dir, 'db.txt')
+  const describe = async (name) => {
+    const file = path.join(dir, name)
+    const stat = await fsp.stat(file)
+    return { name, size: stat.size, mtime: stat.mtime, stream: () => fs.createReadStream(file) }
+  }
   async function* files() {
+    const batch = []
     for await (const name of walk(dir)) {
       if (name === 'db.txt') continue
-      const file = path.join(dir, name)
-      const stat = await fsp.stat(file)
-      yield { name, size: stat.size, mtime: stat.mtime, stream: () => fs.createReadStream(file) }
+      batch.push(describe(name))
+      batch[batch.length - 1].catch(() => {})
+      if (batch.length === STAT_AHEAD) yield* await Promise.all(batch.splice(0))
     }
+    yield* await Promise.all(batch)
   }
   return createAppExport({ ...options, db: () => fs.createReadStream(db), files: files() })
 }

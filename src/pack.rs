@@ -98,7 +98,10 @@ impl Packer {
             let (memory, dir) = (self.options.stage_memory, self.options.stage_dir.clone());
             let stage = match &self.gzip {
                 Some(gzip) => {
-                    let blocks = self.staging_blocks.take().unwrap_or_else(|| DeflateBlocks::new(gzip.level(), gzip.threads()));
+                    let blocks = match self.staging_blocks.take() {
+                        Some(blocks) => blocks,
+                        None => DeflateBlocks::new(gzip.level(), gzip.threads())?,
+                    };
                     Staged::Deflated(DeflatedStage::new(blocks, memory, dir))
                 }
                 None => Staged::Plain(Stage::new(memory, dir)),
