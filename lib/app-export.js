@@ -52,15 +52,16 @@ function checkName(name) {
 }
 
 // Looks ahead of the entry being written: opens up to OPEN_AHEAD large sources, and opens and
-// reads small ones whole (up to READ_AHEAD_FILES files, READ_AHEAD_BYTES bytes), so the
-// filesystem's or object store's latency per small file overlaps instead of adding up.
+// reads small ones whole (up to READ_AHEAD_FILES files, READ_AHEAD_BYTES bytes) and has
+// `seal` encrypt them where it should, so the latency and the work per small file overlap
+// instead of adding up.
 const OPEN_AHEAD = 2
 const READ_AHEAD_FILES = 32
 const READ_AHEAD_BYTES = 4 << 20
 
 const isSmall = (file) => file.size !== undefined && file.size <= SMALL_FILE
 
-async function* lookAhead(files, signal) {
+async function* lookAhead(files, signal, seal) {
   const ahead = []
   const iterator = (files[Symbol.asyncIterator] || files[Symbol.iterator]).call(files)
   let done = false
@@ -80,6 +81,11 @@ async function* lookAhead(files, signal) {
       if (item.small) {
         item.data = opened.then((source) => readSmall(source, file.size))
         item.data.catch(() => {})
+        const sealer = typeof file.name === 'string' ? seal(file.name) : null
+        if (sealer) {
+          item.sealed = item.data.then(sealer)
+          item.sealed.catch(() => {})
+        }
         bytes += file.size
       } else {
         large++
@@ -142,7 +148,7 @@ function createAppExport(options = {}) {
   }
 
   // Writes one entry from a source stream; failures carry the entry's name.
-  const writeEntry = async (name, source, { size, mtime, encrypt, data }) => {
+  const writeEntry = async (name, source, { size, mtime, encrypt, data, sealed }) => {
     current = source
     let sourceError = null
     source.once('error', (err) => (sourceError = err))
@@ -156,7 +162,7 @@ function createAppExport(options = {}) {
           throw err
         })
         progress.bytesIn += plain.length
-        const body = encrypt ? await native.encryptBufferWithSharedKey(plain, sharedKey, level) : plain
+        const body = encrypt ? await (sealed || sealWith(sharedKey)(plain)) : plain
         await new Promise((resolve, reject) => tar.entry(header, body, (err) => (err ? reject(err) : resolve())))
       } else {
         const counting = new Transform({
@@ -182,10 +188,14 @@ function createAppExport(options = {}) {
 
   // Per-file envelopes share one derived key (same salt, fresh IV each): one PBKDF2 per export.
   let sharedKey = null
+  const encrypts = (name) => perFile && !name.startsWith('attachments/')
+  // For the look-ahead: how to seal a small file of this name, if it is sealed.
+  const sealFor = (name) => (encrypts(name) ? sealWith(sharedKey) : null)
+  const sealWith = (key) => (plain) => native.encryptBufferWithSharedKey(plain, key, level)
   const run = async () => {
     if (perFile) sharedKey = await native.deriveSharedKey(password)
     await writeEntry('db.txt', await open(db), { encrypt: perFile })
-    for await (const { file, opened, data } of lookAhead(files, signal)) {
+    for await (const { file, opened, data, sealed } of lookAhead(files, signal, sealFor)) {
       if (output.destroyed) return
       const name = checkName(file.name)
       if (file.size !== undefined && (!Number.isSafeInteger(file.size) || file.size < 0)) {
@@ -200,8 +210,10 @@ function createAppExport(options = {}) {
           cause: err,
         })
       }
-      const encrypt = perFile && !name.startsWith('attachments/')
-      await writeEntry(name, source, { size: file.size, mtime: file.mtime, encrypt, data })
+      const encrypt = encrypts(name)
+      // Sealed ahead under the name as given; `name` is the checked one, normally the same.
+      const sealedAhead = encrypt === encrypts(file.name) ? sealed : undefined
+      await writeEntry(name, source, { size: file.size, mtime: file.mtime, encrypt, data, sealed: sealedAhead })
     }
     tar.finalize()
   }

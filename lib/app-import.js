@@ -18,6 +18,7 @@ const MESSAGES = {
 }
 const HEAD_LEN = 512 // bytes read before deciding what an upload is (FORMAT.md §4)
 const SMALL_ENTRY = 1 << 20 // entries up to this size are buffered so the parser can move on
+const READ_CHUNK = 256 * 1024 // reads of an archive given by path: fewer, larger native calls
 const BUFFER_BUDGET = 16 << 20 // bytes of buffered small entries in flight at once
 
 function appError(code, details) {
@@ -32,7 +33,7 @@ function decryptStream(password, keys) {
 // (`release`) only unpipes it: an HTTP request can still be answered, then drained or closed.
 function toReadable(source) {
   if (Buffer.isBuffer(source) || source instanceof Uint8Array) return { input: Readable.from([Buffer.from(source)]), release() {} }
-  if (typeof source === 'string') return { input: fs.createReadStream(source), release() {} }
+  if (typeof source === 'string') return { input: fs.createReadStream(source, { highWaterMark: READ_CHUNK }), release() {} }
   if (!source || typeof source.pipe !== 'function') throw invalidArgument('source must be a Readable, a Buffer or a file path')
   const input = new PassThrough({ highWaterMark: 1 << 20 })
   const onError = (err) => input.destroy(err)

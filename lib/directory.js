@@ -23,13 +23,15 @@ async function* walk(dir, prefix = '') {
 
 // Stats run this many at a time, so a folder of small files does not wait on each in turn.
 const STAT_AHEAD = 32
+// Reads of large files: fewer, larger native calls.
+const READ_CHUNK = 256 * 1024
 
 function exportDirectory(dir, options = {}) {
   const db = path.join(dir, 'db.txt')
   const describe = async (name) => {
     const file = path.join(dir, name)
     const stat = await fsp.stat(file)
-    return { name, size: stat.size, mtime: stat.mtime, stream: () => fs.createReadStream(file) }
+    return { name, size: stat.size, mtime: stat.mtime, stream: () => fs.createReadStream(file, { highWaterMark: READ_CHUNK }) }
   }
   async function* files() {
     const batch = []
@@ -41,7 +43,7 @@ function exportDirectory(dir, options = {}) {
     }
     yield* await Promise.all(batch)
   }
-  return createAppExport({ ...options, db: () => fs.createReadStream(db), files: files() })
+  return createAppExport({ ...options, db: () => fs.createReadStream(db, { highWaterMark: READ_CHUNK }), files: files() })
 }
 
 // Writes one file below `target` by handle (src/fs.rs): folders opened without following

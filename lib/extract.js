@@ -61,6 +61,7 @@ class Extract extends Writable {
     this._pending = new Coalescer()
     this._entry = null
     this._nextCalled = null
+    this._delivered = Promise.resolve()
     if (options.signal) addAbortSignal(options.signal, this)
   }
 
@@ -74,26 +75,37 @@ class Extract extends Writable {
     const finish = async () => {
       await this._pending.flush(this._send)
       await this._run(() => this._native.end())
+      await this._delivered
     }
     finish().then(() => callback(), (err) => this._fail(err, callback))
   }
 
+  // Native calls run one after another; each batch of events is delivered to JS while the
+  // next native call already inflates and parses, so both cores work. Delivery trails the
+  // native side by at most one batch.
   async _run(call) {
     let events = await call()
-    let slice = performance.now()
     for (;;) {
-      for (const event of events) {
-        if (this.destroyed) return
-        await this._onEvent(event)
-        // A batch of many small entries settles in microtasks alone; give the event loop a
-        // turn every millisecond so timers and I/O are not kept waiting.
-        if (performance.now() - slice > 1) {
-          await new Promise(setImmediate)
-          slice = performance.now()
-        }
-      }
-      if (this.destroyed || !this._native.hasMore()) return
+      await this._delivered
+      if (this.destroyed) return
+      this._delivered = this._deliver(events)
+      this._delivered.catch(() => {}) // awaited by the next call or by _final
+      if (!this._native.hasMore()) return
       events = await this._native.pull()
+    }
+  }
+
+  async _deliver(events) {
+    let slice = performance.now()
+    for (const event of events) {
+      if (this.destroyed) return
+      await this._onEvent(event)
+      // A batch of many small entries settles in microtasks alone; give the event loop a
+      // turn every millisecond so timers and I/O are not kept waiting.
+      if (performance.now() - slice > 1) {
+        await new Promise(setImmediate)
+        slice = performance.now()
+      }
     }
   }
 

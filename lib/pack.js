@@ -14,6 +14,14 @@ function gzipLevel(gzip) {
   return level
 }
 
+// Entries given whole (small files) are gathered into one native call of up to BATCH_BYTES,
+// sent when full or on the next turn of the event loop. They are accepted (their callback
+// called) right away while less than BACKLOG_BYTES waits to be written, else once written.
+const BATCH_BYTES = 256 * 1024
+const BACKLOG_BYTES = 4 << 20
+const HEADER_COST = 1024
+const EMPTY = Buffer.alloc(0)
+
 // tar-stream's Pack: entries are written in the order `entry()` is called; each runs its
 // native calls one after another through `_serial`.
 class Pack extends Readable {
@@ -29,6 +37,9 @@ class Pack extends Readable {
     this._readWaiter = null
     this._finalized = false
     this._sinks = new Set()
+    this._batch = null
+    this._batchTimer = null
+    this._backlog = 0
     if (options.signal) addAbortSignal(options.signal, this)
   }
 
@@ -60,18 +71,15 @@ class Pack extends Readable {
     const whole = noData || (data !== undefined && data !== null)
     const sink = new EntrySink(this, whole)
     this._sinks.add(sink)
+    if (whole) {
+      this._addWhole(native, noData ? EMPTY : data, sink, callback)
+      return sink
+    }
+    this._sendBatch()
     const done = this._serial(async () => {
-      if (data !== undefined && data !== null) {
-        await this._call(() => this._native.begin(native, true, data))
-        sink.end()
-      } else if (noData) {
-        await this._call(() => this._native.begin(native, true, Buffer.alloc(0)))
-        sink.end()
-      } else {
-        await this._call(() => this._native.begin(native, native.size !== undefined))
-        sink._activate()
-        await sink._done
-      }
+      await this._call(() => this._native.begin(native, native.size !== undefined))
+      sink._activate()
+      await sink._done
     })
     done.then(
       () => {
@@ -87,9 +95,48 @@ class Pack extends Readable {
     return sink
   }
 
+  _addWhole(native, data, sink, callback) {
+    const batch = this._batch || (this._batch = { headers: [], data: [], bytes: 0, waiting: [] })
+    const cost = data.length + HEADER_COST
+    batch.headers.push(native)
+    batch.data.push(data)
+    batch.bytes += cost
+    this._backlog += cost
+    const settle = (err) => {
+      this._sinks.delete(sink)
+      if (!err) sink.end()
+      callback(err || null)
+    }
+    if (this._backlog <= BACKLOG_BYTES) process.nextTick(settle)
+    else batch.waiting.push(settle)
+    if (batch.bytes >= BATCH_BYTES) this._sendBatch()
+    else if (!this._batchTimer) this._batchTimer = setImmediate(this._sendBatch)
+  }
+
+  // Queues the gathered whole entries as one native call, before anything entered after them.
+  _sendBatch = () => {
+    if (this._batchTimer) clearImmediate(this._batchTimer)
+    this._batchTimer = null
+    const batch = this._batch
+    if (!batch) return
+    this._batch = null
+    const settled = (err) => {
+      this._backlog -= batch.bytes
+      for (const settle of batch.waiting) settle(err)
+    }
+    this._serial(() => this._call(() => this._native.entries(batch.headers, batch.data))).then(
+      () => settled(null),
+      (err) => {
+        settled(err)
+        this.destroy(err)
+      },
+    )
+  }
+
   finalize() {
     if (this._finalized) return
     this._finalized = true
+    this._sendBatch()
     this._serial(async () => {
       await this._call(() => this._native.finalize())
       this.push(null)

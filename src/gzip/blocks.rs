@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, TryRecvError};
 use std::sync::OnceLock;
 
-use super::deflater::{Deflater, Flush};
+use super::deflater::{check_level, Deflater, Flush};
 use crate::error::{Error, Result};
 
 const BLOCK: usize = 128 * 1024;
@@ -131,7 +131,7 @@ pub struct DeflateBlocks {
 
 impl DeflateBlocks {
     pub fn new(level: u32, threads: usize) -> Result<Self> {
-        Deflater::new(level)?; // checks the level now rather than on a pool thread
+        check_level(level)?;
         Ok(DeflateBlocks { level, threads: threads.max(1), current: Vec::new(), dictionary: Vec::new(), in_flight: VecDeque::new() })
     }
 
@@ -181,7 +181,9 @@ impl DeflateBlocks {
         }
         next.extend_from_slice(&data[data.len().saturating_sub(DICTIONARY)..]);
         let block = Block { level: self.level, dictionary: std::mem::replace(&mut self.dictionary, next), data, last };
-        let pool = pool().filter(|_| self.threads > 1);
+        // The last block with nothing before it in flight (a small file, say) is compressed here:
+        // the caller would only wait for it.
+        let pool = pool().filter(|_| self.threads > 1 && !(last && self.in_flight.is_empty()));
         let Some(pool) = pool else {
             out.extend_from_slice(&block.compress()?);
             return Ok(());

@@ -45,15 +45,20 @@ pub struct Deflater {
 // SAFETY: the stream and the state it owns are only reached through `&mut self`.
 unsafe impl Send for Deflater {}
 
+pub fn check_level(level: u32) -> Result<()> {
+    if level > 9 {
+        return Err(Error::new("E_INVALID_ARGUMENT", format!("gzip level must be 0-9, got {level}")));
+    }
+    Ok(())
+}
+
 fn failed(what: &str, code: i32) -> Error {
     Error::internal(format!("deflate {what} failed (zlib code {code})"))
 }
 
 impl Deflater {
     pub fn new(level: u32) -> Result<Self> {
-        if level > 9 {
-            return Err(Error::new("E_INVALID_ARGUMENT", format!("gzip level must be 0-9, got {level}")));
-        }
+        check_level(level)?;
         let tune = zlib_parameters(level);
         let engine_level = if tune.is_some() { LAZY_ENGINE_LEVEL } else { level as i32 };
         // SAFETY: an all-zero z_stream (no allocator functions, no buffers) is what deflateInit2_ expects.

@@ -11,6 +11,8 @@ use crate::error::Result;
 use crate::gzip::{GzipDecoder, GzipEncoder};
 use crate::transform::{Pump, Transform};
 
+// One per stream and on the heap already: variants of different sizes cost nothing here.
+#[allow(clippy::large_enum_variant)]
 pub enum ByteTransform {
     Gzip(GzipEncoder),
     Gunzip(GzipDecoder),
