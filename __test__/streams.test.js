@@ -107,6 +107,60 @@ describe('abort', () => {
   })
 })
 
+describe('pack: small entries given whole are batched', () => {
+  // Lists an archive with tar-stream: [name, body] in order.
+  async function tarStreamEntries(bytes) {
+    const ex = require('tar-stream').extract()
+    const seen = []
+    ex.on('entry', (h, s, next) => collect(s).then((d) => (seen.push([h.name, d.toString()]), next())))
+    await pipeline(Readable.from([zlib.gunzipSync(bytes)]), ex)
+    return seen
+  }
+
+  test('whole entries between streamed ones keep their order', async () => {
+    const p = lib.pack({ gzip: true })
+    const expected = []
+    for (let i = 0; i < 600; i++) {
+      if (i % 97 === 0) {
+        const s = p.entry({ name: `streamed-${i}` })
+        s.end(`streamed body ${i}`)
+        expected.push([`streamed-${i}`, `streamed body ${i}`])
+      } else {
+        p.entry({ name: `small-${i}` }, `small body ${i}`)
+        expected.push([`small-${i}`, `small body ${i}`])
+      }
+    }
+    p.finalize()
+    expect(await tarStreamEntries(await collect(p))).toEqual(expected)
+  })
+
+  test('an entry the native side refuses fails the pack with its name', async () => {
+    const p = lib.pack()
+    const errored = new Promise((resolve) => p.on('error', resolve))
+    p.entry({ name: 'fine' }, 'x')
+    p.entry({ name: 'nul\0name' }, 'x')
+    p.resume()
+    const err = await errored
+    expect(err).toBeInstanceOf(Error)
+    expect([err.code, err.entryName]).toEqual(['E_PATH_INVALID', 'nul\0name'])
+  })
+
+  test('callbacks wait once 4 MiB is queued for a reader that does not read', async () => {
+    const p = lib.pack()
+    const body = Buffer.alloc(64 * 1024, 1)
+    let called = 0
+    for (let i = 0; i < 256; i++) p.entry({ name: `f${i}` }, body, () => called++) // 16 MiB
+    await sleep(300)
+    expect(called).toBeGreaterThan(0)
+    expect(called).toBeLessThan(256)
+    p.finalize()
+    let total = 0
+    for await (const chunk of p) total += chunk.length
+    expect(called).toBe(256)
+    expect(total).toBe(256 * (512 + body.length) + 1024)
+  })
+})
+
 describe('backpressure', () => {
   test('gunzip of a 256 MiB expansion holds a bounded amount for a paused reader', async () => {
     const size = 256 << 20
