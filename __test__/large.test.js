@@ -119,3 +119,31 @@ test(`${GIB} GiB of known size and ${GIB} GiB of unknown size through pack -> gz
   )
   expect(growth).toBeLessThan(256)
 }, 1800000)
+
+test('an import of 400 entries over 1 MiB each holds memory flat', async () => {
+  const FILES = 400
+  const SIZE = 2 * MIB
+  const files = Array.from({ length: FILES }, (_, i) => ({ name: `attachments/${i}.bin`, size: SIZE, stream: () => generated(`f${i}`, SIZE) }))
+  const archive = lib.createAppExport({ db: Readable.from(['{"version":1}\n']), files, level: 1 })
+  const rssBefore = process.memoryUsage().rss
+  let peak = rssBefore
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50)
+  let checked = 0
+  try {
+    const summary = await lib.importAppExport(archive, {
+      onDb: async (dump) => {
+        for await (const c of dump) void c
+      },
+      onFile: async (name, data) => {
+        const check = verifier(`f${name.slice('attachments/'.length, -'.bin'.length)}`)
+        await pipeline(data, check)
+        if (check.bytes() === SIZE) checked++
+      },
+    })
+    expect([summary.files, checked]).toEqual([FILES, FILES])
+  } finally {
+    clearInterval(sampler)
+  }
+  // Each large entry's first MiB was once kept until the import ended: +400 MiB here.
+  expect((peak - rssBefore) / MIB).toBeLessThan(200)
+}, 600000)

@@ -9,7 +9,7 @@ const zlib = require('node:zlib')
 const crypto = require('node:crypto')
 const { spawn } = require('node:child_process')
 const { pipeline } = require('node:stream/promises')
-const { Writable } = require('node:stream')
+const { Readable, Writable } = require('node:stream')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
 const tarStream = require('tar-stream')
 const lib = require('..')
@@ -78,6 +78,54 @@ async function ourImport(input) {
   await lib.importAppExport(input, { password: PASSWORD, onDb: drain, onFile: (n, d) => drain(d) })
 }
 
+// The 2 GiB app of the memory cases, generated as it streams: a 1 GiB ndjson dump of unknown
+// size and 512 incompressible 2 MiB attachments.
+const LARGE_DUMP = 2 ** 30
+const LARGE_FILES = 512
+const LARGE_FILE = 2 << 20
+
+function generatedDump(bytes) {
+  const next = (() => {
+    let x = 42
+    return () => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32)
+  })()
+  // 16 distinct 1 MiB blocks of rows, cycled: compresses like a real dump, costs nothing to make.
+  const blocks = Array.from({ length: 16 }, () => {
+    let text = ''
+    for (let n = 0; text.length < 1 << 20; n++) {
+      const docs = Array.from({ length: 20 }, (_, i) => ({ _id: `ro_ta_${Math.floor(next() * 1e9)}`, _rev: `1-${Math.floor(next() * 1e12).toString(16)}`, amount: Math.floor(next() * 1e6) / 100, notes: 'lorem ipsum '.repeat(1 + (i % 4)) }))
+      text += JSON.stringify({ docs }) + '\n' + JSON.stringify({ seq: n }) + '\n'
+    }
+    return Buffer.from(text)
+  })
+  let sent = 0
+  return new Readable({
+    read() {
+      const block = blocks[(sent >> 20) % blocks.length]
+      const piece = block.subarray(0, Math.min(block.length, bytes - sent))
+      sent += piece.length
+      this.push(piece.length ? piece : null)
+    },
+  })
+}
+
+function generatedFile(i, bytes) {
+  const cipher = crypto.createCipheriv('aes-256-ctr', crypto.createHash('sha256').update(String(i)).digest(), Buffer.alloc(16))
+  const zeros = Buffer.alloc(256 * 1024)
+  let sent = 0
+  return new Readable({
+    read() {
+      const n = Math.min(zeros.length, bytes - sent)
+      sent += n
+      this.push(n ? cipher.update(zeros.subarray(0, n)) : null)
+    },
+  })
+}
+
+function* largeFiles() {
+  for (let i = 0; i < LARGE_FILES; i++) yield { name: `attachments/${i}.jpg`, size: LARGE_FILE, stream: () => generatedFile(i, LARGE_FILE) }
+}
+
 function archivePath(kind) {
   return path.join(work, `${kind}.archive`)
 }
@@ -106,6 +154,9 @@ const cases = {
     ours: (out) => pipeline(fs.createReadStream(archivePath('plain')), lib.createGunzip(), out),
     js: (out) => pipeline(fs.createReadStream(archivePath('plain')), zlib.createGunzip(), out),
   },
+  // Peak memory on a 2 GiB app (npm run bench -- --large).
+  'export 2 GiB': { ours: (out) => pipeline(lib.createAppExport({ db: generatedDump(LARGE_DUMP), files: largeFiles() }), out) },
+  'import 2 GiB': { ours: () => ourImport(archivePath('large')) },
   'envelope alone': {
     ours: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), lib.createEncryptStream(PASSWORD), out),
     js: (out) => {

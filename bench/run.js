@@ -3,6 +3,8 @@
 // npm run bench [-- --scale 0.25 --runs 3 --extra ../shared/fixtures/budibase-templates --only export]
 // Each case runs in its own process, ours and the JavaScript pipeline alternating; prints a
 // table of medians and the ratio ours/theirs, and writes bench/out/results.json.
+// npm run bench -- --large: peak RSS of a 2 GiB export and import (1 GiB dump of unknown size)
+// against an idle Node process; writes bench/out/large.json.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -19,16 +21,22 @@ const scale = Number(option('scale', 1))
 const runs = Number(option('runs', 3))
 const only = option('only', '')
 const extra = option('extra', undefined)
+const large = args.includes('--large')
 const out = path.join(__dirname, 'out')
 const work = path.join(out, `work-${scale}`)
 fs.mkdirSync(work, { recursive: true })
+
+if (large) {
+  runLarge()
+  process.exit(0)
+}
 
 const corpus = generate(path.join(out, `corpus-${scale}`), scale, extra)
 const corpusBytes = listFiles(corpus).reduce((n, f) => n + fs.statSync(path.join(corpus, f)).size, 0)
 const dbBytes = fs.statSync(path.join(corpus, 'db.txt')).size
 
-function runCase(name, impl, env = {}) {
-  const line = execFileSync(process.execPath, [path.join(__dirname, 'case.js'), name, impl, corpus, work], {
+function runCase(name, impl, env = {}, corpusDir = corpus) {
+  const line = execFileSync(process.execPath, [path.join(__dirname, 'case.js'), name, impl, corpusDir, work], {
     env: { ...process.env, ...env },
     maxBuffer: 1 << 20,
   })
@@ -94,3 +102,23 @@ const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() /
 console.log(`corpus: ${(corpusBytes / 1e6).toFixed(0)} MB (db.txt ${(dbBytes / 1e6).toFixed(0)} MB), scale ${scale}, ${runs} runs each, medians\nmachine: ${machine}\n`)
 console.log(table)
 fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({ machine, scale, runs, corpusBytes, results }, null, 2))
+
+// Peak RSS of the 2 GiB cases above a Node process that loads nothing.
+function runLarge() {
+  const idle = Number(execFileSync(process.execPath, ['-e', 'setTimeout(() => console.log(process.resourceUsage().maxRSS / 1024), 500)']).toString())
+  const archive = path.join(work, 'large.archive')
+  const rows = []
+  for (let r = 0; r < runs; r++) {
+    rows.push(runCase('export 2 GiB', 'ours', { BENCH_KEEP: archive }, ''))
+    rows.push(runCase('import 2 GiB', 'ours', {}, ''))
+  }
+  const appBytes = 2 ** 31
+  const table = [
+    ['case', 'GB/s', 'CPU s', 'peak RSS MiB', 'above idle Node MiB', 'ELD p99 ms', 'ELD max ms', 'out MB'],
+    ['---', '---', '---', '---', '---', '---', '---', '---'],
+    ...rows.map((r) => [r.case, (appBytes / 1e9 / r.seconds).toFixed(2), r.cpuSeconds.toFixed(1), r.peakRssMiB.toFixed(0), (r.peakRssMiB - idle).toFixed(0), r.eldP99Ms.toFixed(1), r.eldMaxMs.toFixed(1), (r.bytesOut / 1e6).toFixed(0)]),
+  ]
+  console.log(`idle Node process: ${idle.toFixed(0)} MiB peak RSS; app: 2 GiB (1 GiB ndjson dump of unknown size, 512 x 2 MiB attachments), generated as it streams\n`)
+  console.log(table.map((r) => `| ${r.join(' | ')} |`).join('\n'))
+  fs.writeFileSync(path.join(out, 'large.json'), JSON.stringify({ idleRssMiB: idle, results: rows }, null, 2))
+}

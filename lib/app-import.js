@@ -117,7 +117,7 @@ async function importAppExport(source, options = {}) {
   const keys = new native.NativeKeyCache() // our exports repeat one salt: one PBKDF2 per import
   const delivered = []
   const { input, release } = toReadable(source)
-  const streams = [input]
+  const streams = new Set([input]) // what an abort or a failure destroys
   const onAbort = () => {
     const err = abortedError(signal.reason)
     for (const s of streams) s.destroy(err)
@@ -137,7 +137,7 @@ async function importAppExport(source, options = {}) {
 
   try {
     let { head, stream } = await readAhead(input, HEAD_LEN)
-    streams.push(stream)
+    streams.add(stream)
     const format = native.detectFormat(head.subarray(0, HEAD_LEN))
     if (format === 'empty') throw backupError('E_EMPTY_INPUT', 'Input is empty')
     if (format === 'db') {
@@ -148,10 +148,10 @@ async function importAppExport(source, options = {}) {
     if (format === 'encrypted') {
       if (password === undefined) throw appError('E_PASSWORD_REQUIRED')
       const plain = chain(stream, decryptStream(password))
-      streams.push(plain)
+      streams.add(plain)
       summary.encrypted = true
       ;({ head, stream } = await readAhead(plain, HEAD_LEN))
-      streams.push(stream)
+      streams.add(stream)
       if (native.detectDecryptedFormat(head.subarray(0, HEAD_LEN)) === 'db') {
         summary.format = 'encrypted-db'
         await deliverDb(stream)
@@ -181,7 +181,7 @@ async function importAppExport(source, options = {}) {
 
   async function importArchive(stream) {
     const extract = new Extract({ policy: 'strict', limits, caseInsensitive, _appNames: true })
-    streams.push(extract)
+    streams.add(extract)
     const feeding = pipeline(stream, extract)
     feeding.catch(() => {})
     const inFlight = new Set()
@@ -252,7 +252,8 @@ async function importAppExport(source, options = {}) {
           // A large entry streams: the parser waits until its consumer has taken it all.
           await waitForRoom(0)
           const large = whole.stream
-          streams.push(large)
+          streams.add(large)
+          large.once('close', () => streams.delete(large)) // it holds the entry's first MiB
           let bytes = 0
           large.on('data', (c) => (bytes += c.length))
           const ended = new Promise((resolve) => large.once('close', resolve))
