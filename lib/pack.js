@@ -200,6 +200,8 @@ class EntrySink extends Writable {
     super({ highWaterMark: 1 << 20 })
     this._pack = pack
     this._whole = whole
+    this._settled = whole // a whole entry's outcome goes to its callback, not through the sink
+    if (whole) return
     this._pending = new Coalescer()
     this._active = new Promise((resolve) => (this._activate = resolve))
     this._done = new Promise((resolve, reject) => {
@@ -207,6 +209,13 @@ class EntrySink extends Writable {
       this._rejectDone = reject
     })
     this._done.catch(() => {})
+  }
+
+  _settle(err) {
+    if (this._settled) return
+    this._settled = true
+    if (err) this._rejectDone(err)
+    else this._resolveDone()
   }
 
   _write(chunk, encoding, callback) {
@@ -226,19 +235,19 @@ class EntrySink extends Writable {
       .then(
         () => {
           callback()
-          this._resolveDone()
+          this._settle(null)
         },
         (err) => this._fail(err, callback),
       )
   }
 
   _fail(err, callback) {
-    this._rejectDone(err)
+    this._settle(err)
     callback(err)
   }
 
   _destroy(err, callback) {
-    this._rejectDone(destroyReason(err) || abortedError())
+    if (!this._settled) this._settle(destroyReason(err) || abortedError())
     callback(destroyReason(err))
   }
 }
