@@ -50,6 +50,8 @@ function toReadable(source) {
 
 // Reads at least `n` bytes of `stream` (fewer only if it ends first). Returns them as `head`,
 // whether the stream `ended` there, and a stream of everything (head included) to go on with.
+// `head` is joined on first use only (read it before `stream`): a large entry goes on as the
+// chunks it came in.
 async function readAhead(stream, n) {
   const chunks = []
   let length = 0
@@ -64,9 +66,8 @@ async function readAhead(stream, n) {
     chunks.push(next.value)
     length += next.value.length
   }
-  const head = Buffer.concat(chunks, length)
   async function* all() {
-    if (head.length) yield head
+    while (chunks.length) yield chunks.shift()
     for (;;) {
       const next = await iterator.next()
       if (next.done) return
@@ -76,9 +77,15 @@ async function readAhead(stream, n) {
   const rest = Readable.from(all(), { objectMode: false })
   // Its errors come from `stream`, which the import reports once itself; its reader sees them too.
   rest.on('error', () => {})
-  return { head, ended, stream: rest }
+  let head = null
+  return {
+    get head() {
+      return head || (head = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length))
+    },
+    ended,
+    stream: rest,
+  }
 }
-
 
 // Resolves once `stream` has data or has ended, so a wrong password surfaces before a callback.
 function firstBytes(stream) {
