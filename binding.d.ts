@@ -63,8 +63,6 @@ export declare class NativeTransform {
   static gzip(level?: number | undefined | null): NativeTransform
   static gunzip(): NativeTransform
   static encrypt(password: string, level?: number | undefined | null): NativeTransform
-  /** An envelope around input that is one gzip stream already (a gzip pack's output). */
-  static encryptGzipped(password: string): NativeTransform
   /** An envelope under a key from `deriveSharedKey` (same salt, fresh IV, no PBKDF2). */
   static encryptWithSharedKey(sharedKey: Buffer, level?: number | undefined | null): NativeTransform
   static decrypt(password: string): NativeTransform
@@ -166,6 +164,8 @@ export interface PackConfig {
   gzip?: number
   stagingMemory?: number
   stagingDir?: string
+  /** Seals the whole archive in an envelope under this password (needs gzip). */
+  password?: string
 }
 
 export declare function routeEntry(name: string, directory: boolean): EntryRoute

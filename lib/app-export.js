@@ -120,21 +120,24 @@ function createAppExport(options = {}) {
 
   const progress = { entries: 0, bytesIn: 0, bytesOut: 0 }
   const report = () => onProgress && onProgress({ ...progress })
-  const tar = new Pack({ gzip: { level }, stagingMemory: options.stagingMemory, stagingDir: options.stagingDir })
+  // The whole archive: AES-CTR around the gzip pack's output, in the pack's own native calls.
+  const tar = new Pack({
+    gzip: { level },
+    stagingMemory: options.stagingMemory,
+    stagingDir: options.stagingDir,
+    _password: wholeArchive ? password : undefined,
+  })
   const counter = new Transform({
     transform(chunk, encoding, callback) {
       progress.bytesOut += chunk.length
       callback(null, chunk)
     },
   })
-  // The whole archive: AES-CTR around the gzip pack's output, compressed once like a plain export.
-  const envelope = wholeArchive ? new NativeTransform(native.NativeTransform.encryptGzipped(password)) : null
-  const output = envelope ? tar.pipe(envelope).pipe(counter) : tar.pipe(counter)
+  const output = tar.pipe(counter)
   const fail = (err) => {
-    for (const stream of [output, envelope, tar]) if (stream && !stream.destroyed) stream.destroy(err)
+    for (const stream of [output, tar]) if (!stream.destroyed) stream.destroy(err)
   }
   tar.on('error', fail)
-  if (envelope) envelope.on('error', fail)
   let current = null
   const onAbort = () => {
     const err = abortedError(signal.reason)

@@ -31,6 +31,7 @@ class Pack extends Readable {
       gzip: gzipLevel(options.gzip),
       stagingMemory: options.stagingMemory,
       stagingDir: options.stagingDir,
+      password: options._password, // createAppExport's whole-archive envelope
     })
     this._queue = Promise.resolve()
     this._pushOk = true

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::envelope::Encryptor;
 use crate::error::{Error, Result};
 use crate::gzip::{DeflateBlocks, GzipEncoder};
 use crate::stage::{DeflatedStage, Stage};
@@ -15,11 +16,14 @@ pub struct PackOptions {
     /// Bytes of an unknown-size entry kept in memory before spilling to a temp file.
     pub stage_memory: usize,
     pub stage_dir: Option<PathBuf>,
+    /// A whole-archive envelope (FORMAT.md): AES-CTR under this password around the gzip
+    /// output, in the same calls that produce it. Needs `gzip`.
+    pub password: Option<String>,
 }
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { gzip: None, stage_memory: 4 << 20, stage_dir: None }
+        PackOptions { gzip: None, stage_memory: 4 << 20, stage_dir: None, password: None }
     }
 }
 
@@ -57,6 +61,7 @@ pub struct Packer {
     gzip: Option<GzipEncoder>,
     /// Compressors for staged entries, kept between entries (a gzip pack only).
     staging_blocks: Option<DeflateBlocks>,
+    envelope: Option<Encryptor>,
     state: State,
     options: PackOptions,
 }
@@ -69,7 +74,20 @@ fn size_mismatch(name: &str, declared: u64, got: u64) -> Error {
 impl Packer {
     pub fn new(options: PackOptions) -> Result<Self> {
         let gzip = options.gzip.map(GzipEncoder::new).transpose()?;
-        Ok(Packer { gzip, staging_blocks: None, state: State::Idle, options })
+        let envelope = match (&options.password, &gzip) {
+            (None, _) => None,
+            (Some(password), Some(_)) => Some(Encryptor::around_gzip(password)?),
+            (Some(_), None) => return Err(Error::new("E_INVALID_ARGUMENT", "a whole-archive envelope needs gzip")),
+        };
+        Ok(Packer { gzip, staging_blocks: None, envelope, state: State::Idle, options })
+    }
+
+    /// What a call hands out: the bytes as they are, or sealed in the envelope.
+    fn sealed(&mut self, mut out: Vec<u8>) -> Vec<u8> {
+        if let Some(envelope) = &mut self.envelope {
+            envelope.seal_in_place(&mut out);
+        }
+        out
     }
 
     fn emit(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -108,7 +126,7 @@ impl Packer {
             };
             self.state = State::Staging { header, stage };
         }
-        Ok(out)
+        Ok(self.sealed(out))
     }
 
     pub fn write(&mut self, data: &[u8]) -> Result<Vec<u8>> {
@@ -124,7 +142,7 @@ impl Packer {
             State::Staging { stage, .. } => stage.write(data)?,
             _ => return Err(Error::new("E_INVALID_STATE", "No entry is open")),
         }
-        Ok(out)
+        Ok(self.sealed(out))
     }
 
     /// Ends the current entry. A staged entry is written by the following `step` calls.
@@ -146,20 +164,26 @@ impl Packer {
                     gzip.splice_begin(&mut out)?;
                 }
                 self.state = State::Draining { stage };
-                out.extend(self.step()?);
+                out.extend(self.drain()?);
             }
             _ => return Err(Error::new("E_INVALID_STATE", "No entry is open")),
         }
-        Ok(out)
+        Ok(self.sealed(out))
     }
 
     pub fn has_more(&self) -> bool {
         matches!(self.state, State::Draining { .. })
     }
 
-    /// Writes the next piece of a staged entry: for a gzip pack, its deflate blocks as they
-    /// are (spliced), else its bytes through `emit`.
+    /// Writes the next piece of a staged entry (see `drain`).
     pub fn step(&mut self) -> Result<Vec<u8>> {
+        let out = self.drain()?;
+        Ok(self.sealed(out))
+    }
+
+    /// The next piece of a staged entry: for a gzip pack, its deflate blocks as they are
+    /// (spliced), else its bytes through `emit`.
+    fn drain(&mut self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         while out.len() < OUTPUT_CAP {
             let State::Draining { stage } = &mut self.state else { break };
@@ -197,6 +221,6 @@ impl Packer {
             gzip.end(&mut out)?;
         }
         self.state = State::Finalized;
-        Ok(out)
+        Ok(self.sealed(out))
     }
 }

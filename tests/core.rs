@@ -154,10 +154,14 @@ fn header(name: &str, size: u64) -> Header {
 }
 
 fn pack(entries: &[(Header, Option<Vec<u8>>)], gzip: Option<u32>) -> Vec<u8> {
-    let mut p = Packer::new(PackOptions { gzip, stage_memory: 1000, stage_dir: None }).unwrap();
+    pack_with(entries, PackOptions { gzip, stage_memory: 1000, ..Default::default() })
+}
+
+fn pack_with(entries: &[(Header, Option<Vec<u8>>)], options: PackOptions) -> Vec<u8> {
+    let mut p = Packer::new(options).unwrap();
     let mut out = Vec::new();
     for (h, data) in entries {
-        let known = data.as_ref().map_or(true, |d| d.len() as u64 == h.size);
+        let known = data.as_ref().is_none_or(|d| d.len() as u64 == h.size);
         out.extend(p.begin(h.clone(), known).unwrap());
         if let Some(data) = data {
             for piece in data.chunks(777) {
@@ -237,6 +241,18 @@ fn staged_entries_are_spliced_into_one_gzip_member() {
 }
 
 #[test]
+fn a_sealed_pack_opens_to_the_gzip_pack_it_wraps() {
+    let text: Vec<u8> = (0..400_000u32).flat_map(|i| format!("{{\"n\":{}}}\n", i % 1009).into_bytes()).collect();
+    let entries = vec![(header("first", 5), Some(b"first".to_vec())), (header("db.txt", 0), Some(text)), (header("last", 1), Some(b"x".to_vec()))];
+    let sealed = pack_with(&entries, PackOptions { gzip: Some(6), stage_memory: 1000, password: Some("pw".into()), ..Default::default() });
+    let opened = Pump::new(Decryptor::new("pw")).run_all(&sealed).unwrap();
+    assert!(opened == pack(&entries, None), "the envelope holds the plain tar");
+    assert_eq!(Pump::new(Decryptor::new("wrong")).run_all(&sealed).unwrap_err().code, "E_BAD_PASSWORD");
+    let unsealed = Packer::new(PackOptions { password: Some("pw".into()), ..Default::default() });
+    assert_eq!(unsealed.err().map(|e| e.code), Some("E_INVALID_ARGUMENT"), "an envelope needs gzip");
+}
+
+#[test]
 fn size_mismatch_is_an_error() {
     let mut p = Packer::new(PackOptions::default()).unwrap();
     p.begin(header("a", 2), true).unwrap();
@@ -288,7 +304,7 @@ fn hostile_framing() {
     let pax = |records: &[u8]| with_data(block("PaxHeader", b'x', &octal(records.len())), records);
     let long = |kind: u8, name: &[u8]| with_data(block("././@LongLink", kind, &octal(name.len())), name);
 
-    assert_eq!(code(&archive(&[file.clone()]), Mode::Strict), "ok");
+    assert_eq!(code(&archive(std::slice::from_ref(&file)), Mode::Strict), "ok");
     // PAX size wins over the ustar size: the data is read with the PAX size.
     let pax_size = [pax(b"12 size=512\n"), with_data(block("a", b'0', &octal(3)), &[b'x'; 512])].concat();
     assert_eq!(code(&archive(&[pax_size]), Mode::Strict), "ok");
@@ -311,10 +327,10 @@ fn hostile_framing() {
     checksum[0] = b'b';
     assert_eq!(code(&archive(&[file.clone(), checksum]), Mode::Permissive), "E_HEADER_CHECKSUM");
     assert_eq!(code(&file, Mode::Permissive), "E_MISSING_EOA");
-    assert_eq!(code(&[archive(&[file.clone()]), b"x".to_vec()].concat(), Mode::Permissive), "E_TRAILING_DATA");
-    assert_eq!(code(&[archive(&[file.clone()]), vec![0; 9000]].concat(), Mode::Permissive), "ok");
+    assert_eq!(code(&[archive(std::slice::from_ref(&file)), b"x".to_vec()].concat(), Mode::Permissive), "E_TRAILING_DATA");
+    assert_eq!(code(&[archive(std::slice::from_ref(&file)), vec![0; 9000]].concat(), Mode::Permissive), "ok");
     let traversal = with_data(block("../x", b'0', &octal(1)), b"x");
-    assert_eq!(code(&archive(&[traversal.clone()]), Mode::Strict), "E_PATH_TRAVERSAL");
+    assert_eq!(code(&archive(std::slice::from_ref(&traversal)), Mode::Strict), "E_PATH_TRAVERSAL");
     assert_eq!(code(&archive(&[traversal]), Mode::Permissive), "ok");
 }
 

@@ -93,6 +93,8 @@ pub struct PackConfig {
     pub gzip: Option<u32>,
     pub staging_memory: Option<f64>,
     pub staging_dir: Option<String>,
+    /// Seals the whole archive in an envelope under this password (needs gzip).
+    pub password: Option<String>,
 }
 
 type Step = AsyncTask<Job<Packer, Vec<u8>>>;
@@ -110,6 +112,7 @@ impl NativePack {
             gzip: config.gzip,
             stage_memory: whole(config.staging_memory.or(Some(4.0 * 1048576.0)), "stagingMemory")? as usize,
             stage_dir: config.staging_dir.map(Into::into),
+            password: config.password,
         };
         Ok(NativePack { shared: Shared::new(Packer::new(options).map_err(to_napi)?) })
     }

@@ -99,12 +99,6 @@ impl NativeTransform {
         Ok(Self::wrap(ByteTransform::Encrypt(Encryptor::new(&password, level(level_)).map_err(to_napi)?)))
     }
 
-    /// An envelope around input that is one gzip stream already (a gzip pack's output).
-    #[napi(factory)]
-    pub fn encrypt_gzipped(password: String) -> napi::Result<Self> {
-        Ok(Self::wrap(ByteTransform::Encrypt(Encryptor::around_gzip(&password).map_err(to_napi)?)))
-    }
-
     /// An envelope under a key from `deriveSharedKey` (same salt, fresh IV, no PBKDF2).
     #[napi(factory)]
     pub fn encrypt_with_shared_key(shared_key: Buffer, level_: Option<u32>) -> napi::Result<Self> {
