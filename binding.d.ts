@@ -25,8 +25,8 @@ export declare class NativeKeyCache {
 
 export declare class NativePack {
   constructor(config: PackConfig)
-  /** Starts an entry; with `data`, also writes it and ends the entry in the same call. */
-  begin(header: JsHeader, knownSize: boolean, data?: Buffer | undefined | null): Step
+  /** Starts an entry whose data follows through `write` (entries given whole go through `entries`). */
+  begin(header: JsHeader, knownSize: boolean): Step
   /**
    * Writes whole entries, each header with its data, in one call: small files cost a native
    * call per batch instead of one each. An error names the entry it is about.

@@ -145,6 +145,15 @@ describe('pack: small entries given whole are batched', () => {
     expect([err.code, err.entryName]).toEqual(['E_PATH_INVALID', 'nul\0name'])
   })
 
+  test('an entry given whole to a destroyed pack gets the error in its callback', async () => {
+    const p = lib.pack()
+    p.on('error', () => {})
+    p.destroy(new Error('gone'))
+    const err = await new Promise((resolve) => p.entry({ name: 'late' }, 'x', resolve))
+    expect(err).toBeInstanceOf(Error)
+    expect(err.message).toBe('gone')
+  })
+
   test('callbacks wait once 4 MiB is queued for a reader that does not read', async () => {
     const p = lib.pack()
     const body = Buffer.alloc(64 * 1024, 1)

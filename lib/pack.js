@@ -97,6 +97,11 @@ class Pack extends Readable {
   }
 
   _addWhole(native, data, sink, callback) {
+    if (this.destroyed) {
+      this._sinks.delete(sink)
+      process.nextTick(callback, this._abortReason())
+      return
+    }
     const batch = this._batch || (this._batch = { headers: [], data: [], bytes: 0, waiting: [] })
     const cost = data.length + HEADER_COST
     batch.headers.push(native)

@@ -117,18 +117,11 @@ impl NativePack {
         Ok(NativePack { shared: Shared::new(Packer::new(options).map_err(to_napi)?) })
     }
 
-    /// Starts an entry; with `data`, also writes it and ends the entry in the same call.
+    /// Starts an entry whose data follows through `write` (entries given whole go through `entries`).
     #[napi]
-    pub fn begin(&self, header: JsHeader, known_size: bool, data: Option<Buffer>) -> napi::Result<Step> {
+    pub fn begin(&self, header: JsHeader, known_size: bool) -> napi::Result<Step> {
         let header = header.into_core()?;
-        Ok(step(&self.shared, move |p| {
-            let mut out = p.begin(header, known_size)?;
-            if let Some(data) = data {
-                out.extend(p.write(&data)?);
-                out.extend(p.end()?);
-            }
-            Ok(out)
-        }))
+        Ok(step(&self.shared, move |p| p.begin(header, known_size)))
     }
 
     /// Writes whole entries, each header with its data, in one call: small files cost a native
