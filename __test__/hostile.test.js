@@ -254,8 +254,9 @@ describe('bombs', () => {
     expect(seen).toBeLessThanOrEqual(1 << 30)
     expect(seen).toBeGreaterThan((1 << 30) - (8 << 20))
     // Flat: a bounded working set plus garbage Buffers V8 has not collected yet (it collects
-    // external memory in steps of about 64 MiB), against 1 GiB decoded.
-    expect(peak - before).toBeLessThan(96 << 20)
+    // external memory in steps of about 64 MiB; 79-122 MiB seen in all here), against 1 GiB
+    // decoded: anything kept per decoded byte would show as hundreds of MiB.
+    expect(peak - before).toBeLessThan(160 << 20)
   })
 
   test('the default budgets stop a header that declares more than 64 GiB before any data', async () => {
