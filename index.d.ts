@@ -91,6 +91,7 @@ export interface PackOptions extends StreamOptions {
   stagingDir?: string
 }
 
+/** For an entry given whole: called once it is accepted (or, past a 4 MiB backlog, written). */
 export type EntryCallback = (err?: Error | null) => void
 
 export declare class Pack extends Readable {

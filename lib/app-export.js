@@ -165,7 +165,7 @@ function createAppExport(options = {}) {
           throw err
         })
         progress.bytesIn += plain.length
-        const body = encrypt ? await (sealed || sealWith(sharedKey)(plain)) : plain
+        const body = encrypt ? await (sealed || seal(plain)) : plain
         await new Promise((resolve, reject) => tar.entry(header, body, (err) => (err ? reject(err) : resolve())))
       } else {
         const counting = new Transform({
@@ -192,9 +192,9 @@ function createAppExport(options = {}) {
   // Per-file envelopes share one derived key (same salt, fresh IV each): one PBKDF2 per export.
   let sharedKey = null
   const encrypts = (name) => perFile && !name.startsWith('attachments/')
+  const seal = (plain) => native.encryptBufferWithSharedKey(plain, sharedKey, level)
   // For the look-ahead: how to seal a small file of this name, if it is sealed.
-  const sealFor = (name) => (encrypts(name) ? sealWith(sharedKey) : null)
-  const sealWith = (key) => (plain) => native.encryptBufferWithSharedKey(plain, key, level)
+  const sealFor = (name) => (encrypts(name) ? seal : null)
   const run = async () => {
     if (perFile) sharedKey = await native.deriveSharedKey(password)
     await writeEntry('db.txt', await open(db), { encrypt: perFile })

@@ -194,6 +194,8 @@ impl Packer {
             if !chunk.is_empty() {
                 match stage {
                     Staged::Plain(_) => self.emit(&chunk, &mut out)?,
+                    // Already final bytes: the first piece becomes the output as it is.
+                    Staged::Deflated(_) if out.is_empty() => out = chunk,
                     Staged::Deflated(_) => out.extend_from_slice(&chunk),
                 }
                 continue;
