@@ -7,7 +7,7 @@ const zlib = require('node:zlib')
 const { Readable } = require('node:stream')
 const nodeTar = require('tar')
 const { createAppExport, importAppExport } = require('..')
-const { collect, rejection, run, tmpdir, rng, nodeEncrypt, nodeDecrypt } = require('./helpers')
+const { collect, rejection, run, tmpdir, rng, openFds, nodeEncrypt, nodeDecrypt } = require('./helpers')
 
 // A generated app: an ndjson dump of unknown size, small text files, binary attachments.
 function makeApp({ docs = 20000, small = 300, attachments = 5 } = {}) {
@@ -140,6 +140,22 @@ describe('createAppExport -> importAppExport', () => {
     const enc = await importAll(nodeEncrypt(app.dump, 'pw'), { password: 'pw' })
     expect(enc.summary).toMatchObject({ format: 'encrypted-db', encrypted: true })
     expect(enc.db.equals(app.dump)).toBe(true)
+  })
+
+  test('an archive given by path is read straight from the file: every byte, the file closed, a cut file refused', async () => {
+    const big = makeApp({ small: 50, attachments: 24 }) // ~5 MB that does not compress: several reads
+    const dir = tmpdir('bn-path-')
+    const file = path.join(dir, 'export.tar.gz')
+    const bytes = await collect(createAppExport(exportOptions(big, { level: 1 })))
+    fs.writeFileSync(file, bytes)
+    const fds = openFds()
+    const got = await importAll(file)
+    expectSameApp(got, big)
+    expect(got.summary).toMatchObject({ format: 'tar.gz', files: big.files.length })
+    const cut = path.join(dir, 'cut.tar.gz')
+    fs.writeFileSync(cut, bytes.subarray(0, bytes.length - 300000))
+    expect((await rejection(importAll(cut))).code).toBe('E_TRUNCATED')
+    expect(openFds()).toBe(fds)
   })
 })
 

@@ -87,6 +87,30 @@ async function readAhead(stream, n) {
   }
 }
 
+async function isRegularFile(source) {
+  if (typeof source !== 'string') return false
+  const stat = await fs.promises.stat(source).catch(() => null)
+  return !!stat && stat.isFile()
+}
+
+// All of a small stream's bytes, with no wrapper per file: the 2000 small files of an app
+// are a fair share of an import's time.
+function gather(stream) {
+  return new Promise((resolve, reject) => {
+    const chunks = []
+    let length = 0
+    stream.on('data', (chunk) => {
+      chunks.push(chunk)
+      length += chunk.length
+    })
+    stream.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)))
+    stream.once('error', reject)
+    stream.once('close', () => {
+      if (!stream.readableEnded) reject(abortedError())
+    })
+  })
+}
+
 // Resolves once `stream` has data or has ended, so a wrong password surfaces before a callback.
 function firstBytes(stream) {
   return new Promise((resolve, reject) => {
@@ -167,8 +191,21 @@ async function importAppExport(source, options = {}) {
       summary.format = 'encrypted-archive'
     } else {
       summary.format = format === 'gzip' ? 'tar.gz' : 'tar'
+      if (await isRegularFile(source)) {
+        // The stream read the head only; the archive is read again from the start. (Not so
+        // a FIFO or a device: what was read from those is gone.)
+        stream.destroy()
+        input.destroy()
+        const file = await fs.promises.open(source, 'r')
+        try {
+          await importArchive((extract) => extract._writeFile(file))
+        } finally {
+          await file.close()
+        }
+        return summary
+      }
     }
-    await importArchive(stream)
+    await importArchive((extract) => pipeline(stream, extract))
     return summary
   } catch (err) {
     if (signal && signal.aborted && err.code !== 'E_ABORTED') err = abortedError(signal.reason)
@@ -186,10 +223,11 @@ async function importAppExport(source, options = {}) {
     delivered.push('db.txt')
   }
 
-  async function importArchive(stream) {
+  // `feed(extract)` writes the archive into `extract` and settles as `pipeline` does.
+  async function importArchive(feed) {
     const extract = new Extract({ policy: 'strict', limits, caseInsensitive, _appNames: true })
     streams.add(extract)
-    const feeding = pipeline(stream, extract)
+    const feeding = feed(extract)
     feeding.catch(() => {})
     const inFlight = new Set()
     let buffered = 0
@@ -246,7 +284,9 @@ async function importAppExport(source, options = {}) {
           await deliverDb(data)
           continue
         }
-        const whole = await readAhead(data, SMALL_ENTRY + 1)
+        // An entry the header says is small is gathered straight from its stream; others are
+        // read ahead up to the same bound, since an envelope's plaintext size is not known.
+        const whole = !encrypted && header.size <= SMALL_ENTRY ? { ended: true, head: await gather(entry) } : await readAhead(data, SMALL_ENTRY + 1)
         if (whole.ended) {
           const bytes = whole.head
           await waitForRoom(bytes.length)

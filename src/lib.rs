@@ -9,6 +9,7 @@ pub mod fs;
 pub mod gzip;
 pub mod pack;
 pub mod policy;
+pub mod pool;
 pub mod stage;
 pub mod tar;
 pub mod transform;

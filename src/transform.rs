@@ -9,11 +9,18 @@ pub const OUTPUT_CAP: usize = 1 << 20;
 /// What a step produces: bytes, or parsed events; `weight` is compared with `OUTPUT_CAP`.
 pub trait Output: Default {
     fn weight(&self) -> usize;
+    /// An empty output for a step to fill.
+    fn fresh() -> Self {
+        Self::default()
+    }
 }
 
 impl Output for Vec<u8> {
     fn weight(&self) -> usize {
         self.len()
+    }
+    fn fresh() -> Self {
+        crate::pool::take(OUTPUT_CAP)
     }
 }
 
@@ -85,7 +92,7 @@ impl<T: Transform> Pump<T> {
     /// Runs `work`; an error poisons the pump, so every later call fails the same way.
     fn guarded(&mut self, work: impl FnOnce(&mut Self, &mut T::Out) -> Result<()>) -> Result<T::Out> {
         self.check()?;
-        let mut out = T::Out::default();
+        let mut out = T::Out::fresh();
         match work(self, &mut out) {
             Ok(()) => Ok(out),
             Err(e) => {
@@ -145,12 +152,16 @@ impl<T: Transform> Pump<T> {
         T: Transform<Out = Vec<u8>>,
     {
         let mut all = self.push(input)?;
+        let mut append = |out: Vec<u8>| {
+            all.extend_from_slice(&out);
+            crate::pool::give(out);
+        };
         while self.has_more() && !self.ended {
-            all.extend(self.step()?);
+            append(self.step()?);
         }
-        all.extend(self.end()?);
+        append(self.end()?);
         while self.has_more() {
-            all.extend(self.step()?);
+            append(self.step()?);
         }
         Ok(all)
     }

@@ -6,6 +6,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::Env;
 use napi_derive::napi;
 
+use super::buffer::PooledBuffer;
 use super::job::{invalid_argument, step, Deliver, Job, Shared};
 use super::pack::JsHeader;
 use crate::extract::{Extractor, GzipMode};
@@ -13,12 +14,12 @@ use crate::policy::{Limits, Mode};
 use crate::tar::Event;
 use crate::transform::Pump;
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct ExtractEvent {
     /// "header", "data", "end-entry" or "end".
     pub kind: String,
     pub header: Option<JsHeader>,
-    pub data: Option<Buffer>,
+    pub data: Option<PooledBuffer>,
 }
 
 impl Deliver for Vec<Event> {

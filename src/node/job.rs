@@ -4,9 +4,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, ToNapiValue, TypeName};
+use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
 use napi::{Env, Task};
 
+use super::buffer::PooledBuffer;
 use crate::error::Error;
 
 /// Native errors travel to JS as JSON in the message; index.js turns them into `Error`s
@@ -112,8 +113,8 @@ pub trait Deliver: Send + 'static {
 }
 
 impl Deliver for Vec<u8> {
-    type Js = Buffer;
-    fn deliver(self, _env: Env) -> napi::Result<Buffer> {
+    type Js = PooledBuffer;
+    fn deliver(self, _env: Env) -> napi::Result<PooledBuffer> {
         Ok(self.into())
     }
 }

@@ -2,6 +2,7 @@
 //! `AsyncTask` run on the libuv pool; `abort()` and `hasMore()` are the only sync calls.
 
 mod app;
+mod buffer;
 mod extract;
 mod fs;
 mod job;

@@ -4,6 +4,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
+use super::buffer::PooledBuffer;
 use super::job::to_napi;
 use crate::envelope::{Decryptor, Encryptor};
 use crate::transform::Pump;
@@ -18,7 +19,7 @@ pub struct OneShot {
 
 impl Task for OneShot {
     type Output = Vec<u8>;
-    type JsValue = Buffer;
+    type JsValue = PooledBuffer;
 
     fn compute(&mut self) -> napi::Result<Vec<u8>> {
         let run = || match (self.encrypt, &self.shared) {
@@ -35,7 +36,7 @@ impl Task for OneShot {
         }
     }
 
-    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<Buffer> {
+    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<PooledBuffer> {
         Ok(output.into())
     }
 }

@@ -3,6 +3,7 @@
 use super::header::{parse_block, Header, RawHeader, BLOCK};
 use super::pax::{parse_mtime, parse_records, parse_u64};
 use crate::error::{Error, Result};
+use crate::transform::OUTPUT_CAP;
 
 #[derive(Debug, PartialEq)]
 pub enum Event {
@@ -130,11 +131,18 @@ impl TarReader {
             State::Data { remaining, padding } => {
                 if *remaining > 0 {
                     let n = (*remaining).min(input.len() as u64) as usize;
-                    *remaining -= n as u64;
                     match events.last_mut() {
                         Some(Event::Data(data)) => data.extend_from_slice(&input[..n]),
-                        _ => events.push(Event::Data(input[..n].to_vec())),
+                        _ => {
+                            // Room for what this step is likely to deliver, so the event is
+                            // neither regrown as it fills nor much larger than its bytes.
+                            let room = (*remaining).min(input.len() as u64).min(OUTPUT_CAP as u64);
+                            let mut data = crate::pool::take(room as usize);
+                            data.extend_from_slice(&input[..n]);
+                            events.push(Event::Data(data));
+                        }
                     }
+                    *remaining -= n as u64;
                     if *remaining == 0 && *padding == 0 {
                         self.end_entry(events);
                     }

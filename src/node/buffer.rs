@@ -1,0 +1,64 @@
+//! Output handed to JS without a copy, as napi's `Buffer` does, except that its memory goes
+//! back to the core's pool (`crate::pool`) once V8 has collected it.
+
+use std::ffi::c_void;
+use std::ptr;
+
+use napi::bindgen_prelude::{ToNapiValue, TypeName};
+use napi::{sys, ValueType};
+
+pub struct PooledBuffer(Vec<u8>);
+
+impl From<Vec<u8>> for PooledBuffer {
+    fn from(data: Vec<u8>) -> Self {
+        PooledBuffer(crate::pool::fit(data))
+    }
+}
+
+unsafe extern "C" fn give_back(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the box made in `to_napi_value`, handed to this finalizer once.
+    let data = unsafe { Box::from_raw(hint.cast::<Vec<u8>>()) };
+    crate::pool::give(*data);
+}
+
+impl ToNapiValue for PooledBuffer {
+    unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
+        let mut result = ptr::null_mut();
+        let data = value.0;
+        let len = data.len();
+        // SAFETY: plain napi calls on the JS thread; an external buffer's bytes stay alive in
+        // the box until its finalizer runs, and only a copy is made when external buffers are
+        // not allowed (Electron).
+        let status = unsafe {
+            if len == 0 {
+                sys::napi_create_buffer(env, 0, ptr::null_mut(), &mut result)
+            } else {
+                let boxed = Box::into_raw(Box::new(data));
+                let bytes = (*boxed).as_mut_ptr().cast::<c_void>();
+                let status = sys::napi_create_external_buffer(env, len, bytes, Some(give_back), boxed.cast(), &mut result);
+                if status == sys::Status::napi_no_external_buffers_allowed {
+                    let data = Box::from_raw(boxed);
+                    sys::napi_create_buffer_copy(env, len, data.as_ptr().cast(), ptr::null_mut(), &mut result)
+                } else {
+                    if status != sys::Status::napi_ok {
+                        drop(Box::from_raw(boxed));
+                    }
+                    status
+                }
+            }
+        };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::new(napi::Status::from(status), "Failed to create a Buffer"));
+        }
+        Ok(result)
+    }
+}
+
+impl TypeName for PooledBuffer {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
