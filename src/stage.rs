@@ -126,7 +126,9 @@ impl Stage {
         if self.spill.is_none() {
             let start = self.read_pos as usize;
             self.read_pos += n as u64;
-            return Ok(self.memory[start..start + n].to_vec());
+            let mut out = crate::pool::take(n);
+            out.extend_from_slice(&self.memory[start..start + n]);
+            return Ok(out);
         }
         if self.read_pos == 0 {
             self.spill_write(&[], FlushCompress::Finish)?;
@@ -134,7 +136,7 @@ impl Stage {
             spill.file.seek(SeekFrom::Start(0)).map_err(io("Cannot read the staging file"))?;
         }
         let spill = self.spill.as_mut().unwrap();
-        let mut out = Vec::with_capacity(n);
+        let mut out = crate::pool::take(n);
         while out.len() < n {
             if spill.input_pos == spill.input.len() {
                 spill.input.resize(READ_CHUNK, 0);

@@ -1,6 +1,8 @@
 //! The napi surface: thin classes over the core pipelines. Every CPU-bound call is an
 //! `AsyncTask` run on the libuv pool; `abort()` and `hasMore()` are the only sync calls.
 
+#[cfg(target_os = "linux")]
+mod alloc;
 mod app;
 mod buffer;
 mod extract;
@@ -9,6 +11,10 @@ mod job;
 mod oneshot;
 mod pack;
 mod transform;
+
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: alloc::MappingAllocator = alloc::MappingAllocator;
 
 /// Checks a name against the strict path grammar (cheap, sync): the exporter calls it so an
 /// export never contains a name the importer would reject. Returns the normalised name.
