@@ -125,7 +125,7 @@ export interface ExtractEvent {
   /** "header", "data", "end-entry" or "end". */
   kind: string
   header?: JsHeader
-  data?: PooledBuffer
+  data?: Buffer
 }
 
 /** A header as JS sees it; index.js turns `mtime` into a `Date` and fills defaults. */

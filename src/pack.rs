@@ -105,7 +105,7 @@ impl Packer {
         if !matches!(self.state, State::Idle) {
             return Err(Error::new("E_INVALID_STATE", "An entry is already open"));
         }
-        let mut out = Vec::new();
+        let mut out = crate::pool::take(OUTPUT_CAP);
         if known_size || header.has_no_data() {
             let size = if header.has_no_data() { 0 } else { header.size };
             let blocks = entry_header(&Header { size, ..header.clone() })?;
@@ -130,7 +130,7 @@ impl Packer {
     }
 
     pub fn write(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        let mut out = crate::pool::take(OUTPUT_CAP);
         match &mut self.state {
             State::Streaming { name, declared, written } => {
                 *written += data.len() as u64;
@@ -147,7 +147,7 @@ impl Packer {
 
     /// Ends the current entry. A staged entry is written by the following `step` calls.
     pub fn end(&mut self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        let mut out = crate::pool::take(OUTPUT_CAP);
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Streaming { name, declared, written } => {
                 if written != declared {
@@ -184,7 +184,7 @@ impl Packer {
     /// The next piece of a staged entry: for a gzip pack, its deflate blocks as they are
     /// (spliced), else its bytes through `emit`.
     fn drain(&mut self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        let mut out = crate::pool::take(OUTPUT_CAP);
         while out.len() < OUTPUT_CAP {
             let State::Draining { stage } = &mut self.state else { break };
             let chunk = match stage {
@@ -195,7 +195,7 @@ impl Packer {
                 match stage {
                     Staged::Plain(_) => self.emit(&chunk, &mut out)?,
                     // Already final bytes: the first piece becomes the output as it is.
-                    Staged::Deflated(_) if out.is_empty() => out = chunk,
+                    Staged::Deflated(_) if out.is_empty() => crate::pool::give(std::mem::replace(&mut out, chunk)),
                     Staged::Deflated(_) => out.extend_from_slice(&chunk),
                 }
                 continue;
@@ -217,7 +217,7 @@ impl Packer {
         if !matches!(self.state, State::Idle) {
             return Err(Error::new("E_INVALID_STATE", "finalize() while an entry is open"));
         }
-        let mut out = Vec::new();
+        let mut out = crate::pool::take(OUTPUT_CAP);
         self.emit(end_of_archive(), &mut out)?;
         if let Some(gzip) = &mut self.gzip {
             gzip.end(&mut out)?;

@@ -19,6 +19,7 @@ pub struct ExtractEvent {
     /// "header", "data", "end-entry" or "end".
     pub kind: String,
     pub header: Option<JsHeader>,
+    #[napi(ts_type = "Buffer")]
     pub data: Option<PooledBuffer>,
 }
 
