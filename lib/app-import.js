@@ -93,24 +93,6 @@ async function isRegularFile(source) {
   return !!stat && stat.isFile()
 }
 
-// All of a small stream's bytes, with no wrapper per file: the 2000 small files of an app
-// are a fair share of an import's time.
-function gather(stream) {
-  return new Promise((resolve, reject) => {
-    const chunks = []
-    let length = 0
-    stream.on('data', (chunk) => {
-      chunks.push(chunk)
-      length += chunk.length
-    })
-    stream.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)))
-    stream.once('error', reject)
-    stream.once('close', () => {
-      if (!stream.readableEnded) reject(abortedError())
-    })
-  })
-}
-
 // Resolves once `stream` has data or has ended, so a wrong password surfaces before a callback.
 function firstBytes(stream) {
   return new Promise((resolve, reject) => {
@@ -225,7 +207,7 @@ async function importAppExport(source, options = {}) {
 
   // `feed(extract)` writes the archive into `extract` and settles as `pipeline` does.
   async function importArchive(feed) {
-    const extract = new Extract({ policy: 'strict', limits, caseInsensitive, _appNames: true })
+    const extract = new Extract({ policy: 'strict', limits, caseInsensitive, _appNames: true, _wholeUpTo: SMALL_ENTRY })
     streams.add(extract)
     const feeding = feed(extract)
     feeding.catch(() => {})
@@ -263,17 +245,19 @@ async function importAppExport(source, options = {}) {
         if (failure) throw failure
         const header = entry.header
         const route = native.routeEntry(header.name, header.type === 'directory')
+        // Entries of up to SMALL_ENTRY bytes come whole (`entry.whole`), without a stream.
+        const asStream = () => (entry.whole ? Readable.from([entry.whole]) : entry)
         if (route.kind === 'skip') {
-          await drain(entry)
+          if (!entry.whole) await drain(entry)
           continue
         }
         if (route.kind === 'plugin') throw appError('E_IS_PLUGIN', { entryName: header.name })
         const { encrypted, name: plainName } = route
         if (encrypted && password === undefined) throw appError('E_PASSWORD_REQUIRED', { entryName: header.name })
         if (encrypted) summary.encrypted = true
-        let data = entry
+        let data = null
         if (encrypted) {
-          data = chain(entry, decryptStream(password, keys))
+          data = chain(asStream(), decryptStream(password, keys))
           await firstBytes(data).catch((err) => {
             err.entryName = plainName
             throw err
@@ -281,12 +265,11 @@ async function importAppExport(source, options = {}) {
         }
         if (route.kind === 'db') {
           sawDb = true
-          await deliverDb(data)
+          await deliverDb(data || asStream())
           continue
         }
-        // An entry the header says is small is gathered straight from its stream; others are
-        // read ahead up to the same bound, since an envelope's plaintext size is not known.
-        const whole = !encrypted && header.size <= SMALL_ENTRY ? { ended: true, head: await gather(entry) } : await readAhead(data, SMALL_ENTRY + 1)
+        // An envelope's plaintext size is not known: it is read ahead up to the same bound.
+        const whole = entry.whole && !data ? { ended: true, head: entry.whole } : await readAhead(data || entry, SMALL_ENTRY + 1)
         if (whole.ended) {
           const bytes = whole.head
           await waitForRoom(bytes.length)
