@@ -83,11 +83,13 @@ impl Packer {
     }
 
     /// What a call hands out: the bytes as they are, or sealed in the envelope.
+    /// A call's output as it is handed out: sealed when the archive is encrypted, and a small
+    /// output copied out of the large pooled buffer it was written into.
     fn sealed(&mut self, mut out: Vec<u8>) -> Vec<u8> {
         if let Some(envelope) = &mut self.envelope {
             envelope.seal_in_place(&mut out);
         }
-        out
+        crate::pool::fit(out)
     }
 
     fn emit(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<()> {

@@ -13,6 +13,10 @@ pub trait Output: Default {
     fn fresh() -> Self {
         Self::default()
     }
+    /// The output as a step hands it out.
+    fn fitted(self) -> Self {
+        self
+    }
 }
 
 impl Output for Vec<u8> {
@@ -21,6 +25,9 @@ impl Output for Vec<u8> {
     }
     fn fresh() -> Self {
         crate::pool::take(OUTPUT_CAP)
+    }
+    fn fitted(self) -> Self {
+        crate::pool::fit(self)
     }
 }
 
@@ -94,7 +101,7 @@ impl<T: Transform> Pump<T> {
         self.check()?;
         let mut out = T::Out::fresh();
         match work(self, &mut out) {
-            Ok(()) => Ok(out),
+            Ok(()) => Ok(out.fitted()),
             Err(e) => {
                 self.failed = Some(e.clone());
                 Err(e)

@@ -9,9 +9,10 @@ use napi::{sys, ValueType};
 
 pub struct PooledBuffer(Vec<u8>);
 
+/// `data` as the core handed it out (see `crate::pool::fit`): the whole allocation goes to JS.
 impl From<Vec<u8>> for PooledBuffer {
     fn from(data: Vec<u8>) -> Self {
-        PooledBuffer(crate::pool::fit(data))
+        PooledBuffer(data)
     }
 }
 
