@@ -142,7 +142,7 @@ describe('createAppExport -> importAppExport', () => {
     expect(enc.db.equals(app.dump)).toBe(true)
   })
 
-  test('an archive given by path is read straight from the file: every byte, the file closed, a cut file refused', async () => {
+  test('an archive given by path is read straight from the file: every byte; a cut file refused, an abort honoured, the file closed', async () => {
     const big = makeApp({ small: 50, attachments: 24 }) // ~5 MB that does not compress: several reads
     const dir = tmpdir('bn-path-')
     const file = path.join(dir, 'export.tar.gz')
@@ -155,6 +155,13 @@ describe('createAppExport -> importAppExport', () => {
     const cut = path.join(dir, 'cut.tar.gz')
     fs.writeFileSync(cut, bytes.subarray(0, bytes.length - 300000))
     expect((await rejection(importAll(cut))).code).toBe('E_TRUNCATED')
+    const controller = new AbortController()
+    const onFile = async (name, data) => {
+      controller.abort()
+      await collect(data)
+    }
+    const aborted = await rejection(importAppExport(file, { signal: controller.signal, onDb: collect, onFile }))
+    expect(aborted.code).toBe('E_ABORTED')
     expect(openFds()).toBe(fds)
   })
 })
