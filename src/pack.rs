@@ -82,10 +82,9 @@ impl Packer {
         Ok(Packer { gzip, staging_blocks: None, envelope, state: State::Idle, options })
     }
 
-    /// What a call hands out: the bytes as they are, or sealed in the envelope.
     /// A call's output as it is handed out: sealed when the archive is encrypted, and a small
     /// output copied out of the large pooled buffer it was written into.
-    fn sealed(&mut self, mut out: Vec<u8>) -> Vec<u8> {
+    fn hand_out(&mut self, mut out: Vec<u8>) -> Vec<u8> {
         if let Some(envelope) = &mut self.envelope {
             envelope.seal_in_place(&mut out);
         }
@@ -128,7 +127,7 @@ impl Packer {
             };
             self.state = State::Staging { header, stage };
         }
-        Ok(self.sealed(out))
+        Ok(self.hand_out(out))
     }
 
     pub fn write(&mut self, data: &[u8]) -> Result<Vec<u8>> {
@@ -144,7 +143,7 @@ impl Packer {
             State::Staging { stage, .. } => stage.write(data)?,
             _ => return Err(Error::new("E_INVALID_STATE", "No entry is open")),
         }
-        Ok(self.sealed(out))
+        Ok(self.hand_out(out))
     }
 
     /// Ends the current entry. A staged entry is written by the following `step` calls.
@@ -166,11 +165,13 @@ impl Packer {
                     gzip.splice_begin(&mut out)?;
                 }
                 self.state = State::Draining { stage };
-                out.extend(self.drain()?);
+                let piece = self.drain()?;
+                out.extend_from_slice(&piece);
+                crate::pool::give(piece);
             }
             _ => return Err(Error::new("E_INVALID_STATE", "No entry is open")),
         }
-        Ok(self.sealed(out))
+        Ok(self.hand_out(out))
     }
 
     pub fn has_more(&self) -> bool {
@@ -180,7 +181,7 @@ impl Packer {
     /// Writes the next piece of a staged entry (see `drain`).
     pub fn step(&mut self) -> Result<Vec<u8>> {
         let out = self.drain()?;
-        Ok(self.sealed(out))
+        Ok(self.hand_out(out))
     }
 
     /// The next piece of a staged entry: for a gzip pack, its deflate blocks as they are
@@ -195,10 +196,16 @@ impl Packer {
             };
             if !chunk.is_empty() {
                 match stage {
-                    Staged::Plain(_) => self.emit(&chunk, &mut out)?,
                     // Already final bytes: the first piece becomes the output as it is.
                     Staged::Deflated(_) if out.is_empty() => crate::pool::give(std::mem::replace(&mut out, chunk)),
-                    Staged::Deflated(_) => out.extend_from_slice(&chunk),
+                    Staged::Deflated(_) => {
+                        out.extend_from_slice(&chunk);
+                        crate::pool::give(chunk);
+                    }
+                    Staged::Plain(_) => {
+                        self.emit(&chunk, &mut out)?;
+                        crate::pool::give(chunk);
+                    }
                 }
                 continue;
             }
@@ -225,6 +232,6 @@ impl Packer {
             gzip.end(&mut out)?;
         }
         self.state = State::Finalized;
-        Ok(self.sealed(out))
+        Ok(self.hand_out(out))
     }
 }
