@@ -84,8 +84,19 @@ function run(cmd, args, options = {}) {
   return r.stdout
 }
 
+// A fresh directory under the OS temp dir, removed after the test file's last test. Each test
+// file loads its own copy of this module, which registers the hook as it loads (hooks cannot be
+// added from inside a test).
+const madeDirs = []
+if (typeof afterAll === 'function') {
+  afterAll(() => {
+    for (const dir of madeDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+  })
+}
 function tmpdir(prefix = 'bn-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  madeDirs.push(dir)
+  return dir
 }
 
 // Lists an archive with our extract: [{ name, type, size, linkname, data }]
