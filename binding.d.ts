@@ -128,6 +128,17 @@ export interface ExtractEvent {
   data?: Buffer
 }
 
+/**
+ * One file of `readFolderFiles`: `error` is a native error's JSON (`fromNative`) when the
+ * file could not be opened or read.
+ */
+export interface JsFolderFile {
+  size: number
+  mtimeMs: number
+  data?: Buffer
+  error?: string
+}
+
 /** A header as JS sees it; index.js turns `mtime` into a `Date` and fills defaults. */
 export interface JsHeader {
   name: string
@@ -167,5 +178,11 @@ export interface PackConfig {
   /** Seals the whole archive in an envelope under this password (needs gzip). */
   password?: string
 }
+
+/**
+ * Sizes and mtimes of `names` below `dir`, with the whole bytes of files of up to
+ * `wholeUpTo` bytes while `budget` bytes last (`crate::folder`).
+ */
+export declare function readFolderFiles(dir: string, names: Array<string>, wholeUpTo: number, budget: number): Promise<Array<JsFolderFile>>
 
 export declare function routeEntry(name: string, directory: boolean): EntryRoute

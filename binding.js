@@ -849,4 +849,5 @@ module.exports.detectFormat = nativeBinding.detectFormat
 module.exports.encryptBuffer = nativeBinding.encryptBuffer
 module.exports.encryptBufferWithSharedKey = nativeBinding.encryptBufferWithSharedKey
 module.exports.openTarget = nativeBinding.openTarget
+module.exports.readFolderFiles = nativeBinding.readFolderFiles
 module.exports.routeEntry = nativeBinding.routeEntry

@@ -60,6 +60,56 @@ describe('folders', () => {
     expect(leftovers).toEqual([])
   })
 
+  test('exportDirectory: many files, small ones read in batches, as GNU tar extracts them', async () => {
+    // More files than one batch, small ones past the batch's read budget (so some come by
+    // stream), a file of exactly the small-file size and one just over, and an empty one.
+    const dir = tmpdir('bn-appdir-')
+    const files = { 'db.txt': 'dump\n'.repeat(1000), 'empty.txt': '' }
+    for (let i = 0; i < 90; i++) files[`chunks/${String(i).padStart(2, '0')}.bin`] = crypto.randomBytes(i < 30 ? 200_000 : 1000 + i)
+    files['attachments/edge.bin'] = crypto.randomBytes(256 * 1024)
+    files['attachments/over.bin'] = crypto.randomBytes(256 * 1024 + 1)
+    let second = 1_700_000_000
+    for (const [name, data] of Object.entries(files)) {
+      fs.mkdirSync(path.join(dir, path.dirname(name)), { recursive: true })
+      fs.writeFileSync(path.join(dir, name), data)
+      second += 61
+      fs.utimesSync(path.join(dir, name), second, second)
+    }
+    const archive = await collect(exportDirectory(dir))
+    const out = tmpdir('bn-out-')
+    const tarball = path.join(out, 'app.tar.gz')
+    fs.writeFileSync(tarball, archive)
+    const r = spawnSync('tar', ['-xzf', tarball, '-C', out])
+    expect(r.status).toBe(0)
+    for (const [name, data] of Object.entries(files)) {
+      const file = path.join(out, name)
+      expect([name, fs.readFileSync(file).equals(Buffer.from(data))]).toEqual([name, true])
+      if (name === 'db.txt') continue // the dump is stamped with the export's time
+      expect([name, Math.floor(fs.statSync(file).mtimeMs / 1000)]).toEqual([name, Math.floor(fs.statSync(path.join(dir, name)).mtimeMs / 1000)])
+    }
+  })
+
+  test('exportDirectory: a file gone between listing and reading fails the export, naming it', async () => {
+    const { dir } = makeAppDir()
+    const fsp = require('node:fs/promises')
+    const readdir = fsp.readdir
+    // The race, made certain: the listing of the folder names a file that is no longer there.
+    const spy = jest.spyOn(fsp, 'readdir').mockImplementation(async (where, options) => {
+      const entries = await readdir(where, options)
+      if (where !== dir) return entries
+      return [...entries, { name: 'gone.json', isFile: () => true, isDirectory: () => false }]
+    })
+    try {
+      const err = await rejection(collect(exportDirectory(dir)))
+      expect(err).toBeInstanceOf(Error)
+      expect(err.code).toBe('E_SOURCE_ERROR')
+      expect(err.entryName).toBe('gone.json')
+      expect(err.message).toMatch(/gone\.json/)
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
   test('an existing file is not overwritten', async () => {
     const { dir } = makeAppDir()
     const archive = await collect(exportDirectory(dir))

@@ -75,11 +75,14 @@ async function* lookAhead(files, signal, seal) {
         break
       }
       const file = next.value
-      const opened = open(file.stream)
+      const small = isSmall(file)
+      // `_data`: the whole file, already read by its producer (exportDirectory); no stream then.
+      const whole = small && Buffer.isBuffer(file._data) ? file._data : null
+      const opened = whole ? Promise.resolve(null) : open(file.stream)
       opened.catch(() => {})
-      const item = { file, opened, small: isSmall(file) }
-      if (item.small) {
-        item.data = opened.then((source) => readSmall(source, file.size))
+      const item = { file, opened, small }
+      if (small) {
+        item.data = whole ? Promise.resolve(whole) : opened.then((source) => readSmall(source, file.size))
         item.data.catch(() => {})
         const sealer = typeof file.name === 'string' ? seal(file.name) : null
         if (sealer) {
@@ -104,7 +107,7 @@ async function* lookAhead(files, signal, seal) {
       yield item
     }
   } finally {
-    for (const { opened } of ahead) opened.then((s) => s.destroy(), () => {})
+    for (const { opened } of ahead) opened.then((s) => s && s.destroy(), () => {})
     if (typeof iterator.return === 'function') await iterator.return()
   }
 }
@@ -151,10 +154,11 @@ function createAppExport(options = {}) {
   }
 
   // Writes one entry from a source stream; failures carry the entry's name.
+  // `source` is null where the look-ahead has the file's data whole.
   const writeEntry = async (name, source, { size, mtime, encrypt, data, sealed }) => {
     current = source
     let sourceError = null
-    source.once('error', (err) => (sourceError = err))
+    if (source) source.once('error', (err) => (sourceError = err))
     const header = { name: encrypt ? `${name}.enc` : name, mode: 0o644, mtime: mtime || new Date() }
     if (!encrypt && size !== undefined) header.size = size
     try {
@@ -224,4 +228,4 @@ function createAppExport(options = {}) {
   return output
 }
 
-module.exports = { createAppExport }
+module.exports = { createAppExport, SMALL_FILE }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod folder;
 pub mod fs;
 pub mod gzip;
 pub mod pack;

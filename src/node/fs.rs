@@ -1,4 +1,5 @@
-//! `NativeTarget` / `NativeTargetFile`: extraction into a folder by handle (`crate::fs`).
+//! `NativeTarget` / `NativeTargetFile`: extraction into a folder by handle (`crate::fs`);
+//! `readFolderFiles`: a folder being exported, read a batch of files per call (`crate::folder`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -7,8 +8,10 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
+use super::buffer::PooledBuffer;
 use super::job::{step, to_napi, Core, Deliver, Job, Shared};
 use crate::error::{Error, Result};
+use crate::folder::{read_batch, FolderFile};
 use crate::fs::{FileWriter, Target};
 
 pub struct OpenTarget {
@@ -122,4 +125,53 @@ impl NativeTargetFile {
     pub fn abort(&self) {
         self.shared.abort()
     }
+}
+
+/// One file of `readFolderFiles`: `error` is a native error's JSON (`fromNative`) when the
+/// file could not be opened or read.
+#[napi(object, object_from_js = false)]
+pub struct JsFolderFile {
+    pub size: f64,
+    pub mtime_ms: f64,
+    #[napi(ts_type = "Buffer")]
+    pub data: Option<PooledBuffer>,
+    pub error: Option<String>,
+}
+
+pub struct ReadFolderFiles {
+    dir: String,
+    names: Vec<String>,
+    whole_up_to: u64,
+    budget: u64,
+}
+
+impl Task for ReadFolderFiles {
+    type Output = Vec<Result<FolderFile>>;
+    type JsValue = Vec<JsFolderFile>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(read_batch(std::path::Path::new(&self.dir), &self.names, self.whole_up_to, self.budget))
+    }
+
+    fn resolve(&mut self, _env: Env, files: Self::Output) -> napi::Result<Vec<JsFolderFile>> {
+        Ok(files
+            .into_iter()
+            .map(|file| match file {
+                Ok(f) => JsFolderFile {
+                    size: f.size as f64,
+                    mtime_ms: f.mtime.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+                    data: f.data.map(PooledBuffer::from),
+                    error: None,
+                },
+                Err(e) => JsFolderFile { size: 0.0, mtime_ms: 0.0, data: None, error: Some(to_napi(e).reason) },
+            })
+            .collect())
+    }
+}
+
+/// Sizes and mtimes of `names` below `dir`, with the whole bytes of files of up to
+/// `wholeUpTo` bytes while `budget` bytes last (`crate::folder`).
+#[napi(js_name = "readFolderFiles", ts_return_type = "Promise<Array<JsFolderFile>>")]
+pub fn read_folder_files(dir: String, names: Vec<String>, whole_up_to: f64, budget: f64) -> AsyncTask<ReadFolderFiles> {
+    AsyncTask::new(ReadFolderFiles { dir, names, whole_up_to: whole_up_to.max(0.0) as u64, budget: budget.max(0.0) as u64 })
 }
