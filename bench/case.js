@@ -157,6 +157,14 @@ const cases = {
   // Peak memory on a 2 GiB app (npm run bench -- --large).
   'export 2 GiB': { ours: (out) => pipeline(lib.createAppExport({ db: generatedDump(LARGE_DUMP), files: largeFiles() }), out) },
   'import 2 GiB': { ours: () => ourImport(archivePath('large')) },
+  // The 2 GiB app's sources alone, drained: the memory their own garbage Buffers take.
+  'sources 2 GiB': {
+    ours: async (out) => {
+      for await (const chunk of generatedDump(LARGE_DUMP)) out.write(chunk)
+      for (const file of largeFiles()) for await (const chunk of file.stream()) out.write(chunk)
+      out.end()
+    },
+  },
   'envelope alone': {
     ours: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), lib.createEncryptStream(PASSWORD), out),
     js: (out) => {
