@@ -86,6 +86,12 @@ export declare function checkEntryName(name: string): string
 
 export declare function decryptBuffer(input: Buffer, password: string): Promise<unknown>
 
+/**
+ * A small envelope of an import opened in one call, with the import's derived keys:
+ * the plaintext, or null once it is over `max` bytes (then it is streamed instead).
+ */
+export declare function decryptSmallWithCache(input: Buffer, password: string, cache: NativeKeyCache, max: number): Promise<Buffer | null>
+
 /** One PBKDF2 for the many envelopes of an export (see `SharedKey`), off the JS thread. */
 export declare function deriveSharedKey(password: string): Promise<unknown>
 

@@ -843,6 +843,7 @@ module.exports.NativeTargetFile = nativeBinding.NativeTargetFile
 module.exports.NativeTransform = nativeBinding.NativeTransform
 module.exports.checkEntryName = nativeBinding.checkEntryName
 module.exports.decryptBuffer = nativeBinding.decryptBuffer
+module.exports.decryptSmallWithCache = nativeBinding.decryptSmallWithCache
 module.exports.deriveSharedKey = nativeBinding.deriveSharedKey
 module.exports.detectDecryptedFormat = nativeBinding.detectDecryptedFormat
 module.exports.detectFormat = nativeBinding.detectFormat

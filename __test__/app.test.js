@@ -133,6 +133,37 @@ describe('createAppExport -> importAppExport', () => {
     expect(got.summary.encrypted).toBe(true)
   })
 
+  test('small envelopes: opened whole, streamed when they expand past 1 MiB, a damaged one named', async () => {
+    // Node-made envelopes, each under its own salt, as old exports have them.
+    const expands = Buffer.alloc(3 << 20, 'a') // a few KiB sealed
+    const small = crypto.randomBytes(5000)
+    const entries = [
+      ['db.txt.enc', nodeEncrypt(app.dump.subarray(0, 100000), 'pw')],
+      ['chunks/expands.txt.enc', nodeEncrypt(expands, 'pw')],
+      ['chunks/small.bin.enc', nodeEncrypt(small, 'pw')],
+      ['chunks/empty.txt.enc', nodeEncrypt(Buffer.alloc(0), 'pw')],
+    ]
+    const archive = async (list) => {
+      const pack = require('..').pack({ gzip: true })
+      for (const [name, data] of list) pack.entry({ name }, data)
+      pack.finalize()
+      return collect(pack)
+    }
+    const got = await importAll(await archive(entries), { password: 'pw' })
+    expect(got.db.equals(app.dump.subarray(0, 100000))).toBe(true)
+    expect(got.files.get('chunks/expands.txt').equals(expands)).toBe(true)
+    expect(got.files.get('chunks/small.bin').equals(small)).toBe(true)
+    expect(got.files.get('chunks/empty.txt').length).toBe(0)
+    expect(got.summary).toMatchObject({ encrypted: true, files: 3 })
+
+    const damaged = Buffer.from(entries[2][1])
+    damaged[damaged.length - 3] ^= 0xff // in the gzip trailer: the ciphertext decrypts, the check fails
+    const err = await rejection(importAll(await archive([entries[0], ['chunks/small.bin.enc', damaged]]), { password: 'pw' }))
+    expect(err).toBeInstanceOf(Error)
+    expect(err.code).toMatch(/^E_/)
+    expect(err.entryName).toBe('chunks/small.bin')
+  })
+
   test('a bare dump and an enveloped bare dump are detected', async () => {
     const plain = await importAll(app.dump)
     expect(plain.summary.format).toBe('db')

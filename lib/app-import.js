@@ -9,7 +9,7 @@ const { pipeline } = require('node:stream/promises')
 const native = require('../binding.js')
 const { Extract } = require('./extract')
 const { NativeTransform } = require('./transform')
-const { backupError, abortedError, invalidArgument } = require('./errors')
+const { backupError, fromNative, abortedError, invalidArgument } = require('./errors')
 
 const MESSAGES = {
   E_PASSWORD_REQUIRED: 'Files are encrypted but no password has been supplied.',
@@ -255,21 +255,29 @@ async function importAppExport(source, options = {}) {
         const { encrypted, name: plainName } = route
         if (encrypted && password === undefined) throw appError('E_PASSWORD_REQUIRED', { entryName: header.name })
         if (encrypted) summary.encrypted = true
+        const named = (err) => {
+          err = fromNative(err)
+          err.entryName = plainName
+          throw err
+        }
+        // `plain`: the entry's plaintext whole, where it is known; else `data` streams it.
+        let plain = encrypted ? null : entry.whole
         let data = null
-        if (encrypted) {
+        if (encrypted && entry.whole) {
+          // A small envelope is opened in one native call, unless it expands past the bound.
+          plain = await native.decryptSmallWithCache(entry.whole, password, keys, SMALL_ENTRY).catch(named)
+        }
+        if (encrypted && !plain) {
           data = chain(asStream(), decryptStream(password, keys))
-          await firstBytes(data).catch((err) => {
-            err.entryName = plainName
-            throw err
-          })
+          await firstBytes(data).catch(named)
         }
         if (route.kind === 'db') {
           sawDb = true
-          await deliverDb(data || asStream())
+          await deliverDb(data || (plain ? Readable.from([plain]) : entry))
           continue
         }
         // An envelope's plaintext size is not known: it is read ahead up to the same bound.
-        const whole = entry.whole && !data ? { ended: true, head: entry.whole } : await readAhead(data || entry, SMALL_ENTRY + 1)
+        const whole = plain ? { ended: true, head: plain } : await readAhead(data || entry, SMALL_ENTRY + 1)
         if (whole.ended) {
           const bytes = whole.head
           await waitForRoom(bytes.length)

@@ -154,22 +154,32 @@ impl<T: Transform> Pump<T> {
     }
 
     /// Runs the whole input through, for the one-shot buffer APIs.
-    pub fn run_all(mut self, input: &[u8]) -> Result<Vec<u8>>
+    pub fn run_all(self, input: &[u8]) -> Result<Vec<u8>>
+    where
+        T: Transform<Out = Vec<u8>>,
+    {
+        Ok(self.run_up_to(input, usize::MAX)?.unwrap_or_default())
+    }
+
+    /// As `run_all`, but gives up (`None`) as soon as the output is over `max` bytes: at most
+    /// one step's output more is made, whatever the input would expand to.
+    pub fn run_up_to(mut self, input: &[u8], max: usize) -> Result<Option<Vec<u8>>>
     where
         T: Transform<Out = Vec<u8>>,
     {
         let mut all = self.push(input)?;
-        let mut append = |out: Vec<u8>| {
+        while all.len() <= max {
+            let out = if self.has_more() {
+                self.step()?
+            } else if !self.ended {
+                self.end()?
+            } else {
+                return Ok(Some(all));
+            };
             all.extend_from_slice(&out);
             crate::pool::give(out);
-        };
-        while self.has_more() && !self.ended {
-            append(self.step()?);
         }
-        append(self.end()?);
-        while self.has_more() {
-            append(self.step()?);
-        }
-        Ok(all)
+        crate::pool::give(all);
+        Ok(None)
     }
 }

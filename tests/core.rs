@@ -134,6 +134,23 @@ fn gzip_errors_do_not_depend_on_splits() {
 }
 
 #[test]
+fn run_up_to_stops_past_its_bound_whatever_the_input_expands_to() {
+    // 64 MiB of zeros sealed into a few KiB: opened up to a bound, it stops a step past it.
+    let zeros = vec![0u8; 64 << 20];
+    let env = Pump::new(Encryptor::new("pw", 6).unwrap()).run_all(&zeros).unwrap();
+    assert!(env.len() < 256 << 10);
+    assert_eq!(Pump::new(Decryptor::new("pw")).run_up_to(&env, 1 << 20).unwrap(), None);
+    let data = sample(300_000, 5);
+    let env = Pump::new(Encryptor::new("pw", 6).unwrap()).run_all(&data).unwrap();
+    assert_eq!(Pump::new(Decryptor::new("pw")).run_up_to(&env, data.len()).unwrap().as_deref(), Some(&data[..]));
+    assert_eq!(Pump::new(Decryptor::new("pw")).run_up_to(&env, data.len() - 1).unwrap(), None);
+    let err = Pump::new(Decryptor::new("wrong")).run_up_to(&env, data.len()).unwrap_err();
+    assert_eq!(err.code, "E_BAD_PASSWORD");
+    let err = Pump::new(Decryptor::new("pw")).run_up_to(&env[..env.len() - 1], data.len()).unwrap_err();
+    assert_eq!(err.code, "E_TRUNCATED");
+}
+
+#[test]
 fn envelope_round_trip_wrong_password_and_truncation() {
     for len in [0, 1, 16, 65_536, 1 << 20] {
         let data = sample(len, 3);

@@ -1,12 +1,16 @@
-//! `encrypt(buffer)` / `decrypt(buffer)`: whole buffers, off the JS thread.
+//! `encrypt(buffer)` / `decrypt(buffer)`: whole buffers, off the JS thread; and the small
+//! envelopes of an import, opened whole.
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
+use std::sync::Arc;
+
 use super::buffer::PooledBuffer;
 use super::job::to_napi;
-use crate::envelope::{Decryptor, Encryptor};
+use super::transform::NativeKeyCache;
+use crate::envelope::{Decryptor, Encryptor, KeyCache};
 use crate::transform::Pump;
 
 pub struct OneShot {
@@ -55,6 +59,37 @@ pub fn encrypt_buffer_with_shared_key(input: Buffer, shared_key: Buffer, level: 
 #[napi(js_name = "decryptBuffer")]
 pub fn decrypt_buffer(input: Buffer, password: String) -> AsyncTask<OneShot> {
     AsyncTask::new(OneShot { input, password, encrypt: None, shared: None })
+}
+
+pub struct DecryptSmall {
+    input: Buffer,
+    password: String,
+    cache: Arc<KeyCache>,
+    max: usize,
+}
+
+impl Task for DecryptSmall {
+    type Output = Option<Vec<u8>>;
+    type JsValue = Option<PooledBuffer>;
+
+    fn compute(&mut self) -> napi::Result<Option<Vec<u8>>> {
+        let run = || Pump::new(Decryptor::with_cache(&self.password, self.cache.clone())).run_up_to(&self.input, self.max);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(result) => result.map_err(to_napi),
+            Err(_) => Err(to_napi(crate::error::Error::internal("internal error"))),
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, output: Option<Vec<u8>>) -> napi::Result<Option<PooledBuffer>> {
+        Ok(output.map(PooledBuffer::from))
+    }
+}
+
+/// A small envelope of an import opened in one call, with the import's derived keys:
+/// the plaintext, or null once it is over `max` bytes (then it is streamed instead).
+#[napi(js_name = "decryptSmallWithCache", ts_return_type = "Promise<Buffer | null>")]
+pub fn decrypt_small_with_cache(input: Buffer, password: String, cache: &NativeKeyCache, max: f64) -> AsyncTask<DecryptSmall> {
+    AsyncTask::new(DecryptSmall { input, password, cache: cache.inner.clone(), max: max.max(0.0) as usize })
 }
 
 pub struct DeriveKey {

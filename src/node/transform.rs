@@ -54,7 +54,7 @@ impl Transform for ByteTransform {
 /// Derived keys of one import, by salt.
 #[napi]
 pub struct NativeKeyCache {
-    inner: Arc<KeyCache>,
+    pub(super) inner: Arc<KeyCache>,
 }
 
 #[napi]
