@@ -125,10 +125,11 @@ function runLarge() {
     rows.push(runCase('import 2 GiB', 'ours', {}, ''))
   }
   const appBytes = 2 ** 31
+  const ms = (x) => (x === null ? '-' : x.toFixed(1))
   const table = [
     ['case', 'GB/s', 'CPU s', 'peak RSS MiB', 'above idle Node MiB', 'ELD p99 ms', 'ELD max ms', 'out MB'],
     ['---', '---', '---', '---', '---', '---', '---', '---'],
-    ...rows.map((r) => [r.case, (appBytes / 1e9 / r.seconds).toFixed(2), r.cpuSeconds.toFixed(1), r.peakRssMiB.toFixed(0), (r.peakRssMiB - idle.rss).toFixed(0), r.eldP99Ms.toFixed(1), r.eldMaxMs.toFixed(1), (r.bytesOut / 1e6).toFixed(0)]),
+    ...rows.map((r) => [r.case, (appBytes / 1e9 / r.seconds).toFixed(2), r.cpuSeconds.toFixed(1), r.peakRssMiB.toFixed(0), (r.peakRssMiB - idle.rss).toFixed(0), ms(r.eldP99Ms), ms(r.eldMaxMs), (r.bytesOut / 1e6).toFixed(0)]),
   ]
   console.log(`${idleLine(idle)}\napp: 2 GiB (1 GiB ndjson dump of unknown size, 512 x 2 MiB attachments), generated as it streams; "sources 2 GiB" only drains its sources\n`)
   console.log(table.map((r) => `| ${r.join(' | ')} |`).join('\n'))

@@ -262,15 +262,18 @@ impl DeflateBlocks {
 mod tests {
     use super::*;
 
-    /// ndjson rows like an app dump's, with pseudo-random ids and numbers.
-    fn text(seed: u64, rows: usize) -> Vec<u8> {
-        let mut x = seed;
-        let mut next = move || {
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    /// ndjson rows like an app dump's, with pseudo-random ids and numbers.
+    fn text(seed: u64, rows: usize) -> Vec<u8> {
+        let mut next = xorshift(seed);
         let mut out = Vec::new();
         for i in 0..rows {
             let (rev, amount) = (next() % 1_000_000_000_000, next() % 100_000_000);
@@ -302,15 +305,8 @@ mod tests {
     }
 
     fn noise(len: usize) -> Vec<u8> {
-        let mut x: u64 = 99;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
+        let mut next = xorshift(99);
+        (0..len).map(|_| (next() >> 24) as u8).collect()
     }
 
     #[test]
