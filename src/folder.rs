@@ -19,8 +19,9 @@ pub struct FolderFile {
     pub data: Option<Vec<u8>>,
 }
 
-/// Opens and describes each of `names` below `dir` (on Linux, a symlink put in a file's place is not followed); reads the
-/// small ones whole, in order, until `budget` bytes are read.
+/// Opens and describes each of `names` below `dir`, each a regular file when it was listed
+/// (what is no longer one fails, see `open_no_follow`); reads the small ones whole, in order,
+/// until `budget` bytes are read.
 pub fn read_batch(dir: &Path, names: &[String], whole_up_to: u64, budget: u64) -> Vec<Result<FolderFile>> {
     let mut left = budget;
     names
@@ -29,10 +30,13 @@ pub fn read_batch(dir: &Path, names: &[String], whole_up_to: u64, budget: u64) -
             let failed = |e: std::io::Error| Error::new("E_SOURCE_ERROR", format!("Could not read {name:?}: {e}")).entry_name(name);
             let mut file = open_no_follow(&dir.join(name)).map_err(failed)?;
             let meta = file.metadata().map_err(failed)?;
+            if !meta.is_file() {
+                return Err(failed(std::io::Error::other("not a regular file any more")));
+            }
             let size = meta.len();
             let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             let mut data = None;
-            if meta.is_file() && size <= whole_up_to && size <= left {
+            if size <= whole_up_to && size <= left {
                 let mut bytes = Vec::with_capacity(size as usize + 1);
                 (&mut file).take(size + 1).read_to_end(&mut bytes).map_err(failed)?;
                 left -= size;
@@ -43,13 +47,15 @@ pub fn read_batch(dir: &Path, names: &[String], whole_up_to: u64, budget: u64) -
         .collect()
 }
 
+/// Opens a file for reading; on Linux a symlink is refused and a FIFO put in a file's place
+/// does not block the open (it is then refused as not a regular file).
 fn open_no_follow(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     options.open(path)
 }
@@ -82,17 +88,24 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_file_or_a_symlink_fails_alone_with_its_name() {
+    fn a_missing_file_a_symlink_or_a_fifo_fails_alone_with_its_name() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ok"), b"fine").unwrap();
         std::fs::write(dir.path().join("secret"), b"outside").unwrap();
         #[cfg(target_os = "linux")]
-        std::os::unix::fs::symlink(dir.path().join("secret"), dir.path().join("link")).unwrap();
-        let got = read_batch(dir.path(), &names(&["gone", "ok", "link"]), 1024, 1 << 20);
+        {
+            std::os::unix::fs::symlink(dir.path().join("secret"), dir.path().join("link")).unwrap();
+            let fifo = std::ffi::CString::new(dir.path().join("fifo").to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        }
+        let got = read_batch(dir.path(), &names(&["gone", "ok", "link", "fifo"]), 1024, 1 << 20);
         let err = got[0].as_ref().err().unwrap();
         assert_eq!((err.code, err.entry_name.as_deref()), ("E_SOURCE_ERROR", Some("gone")));
         assert_eq!(got[1].as_ref().unwrap().data.as_deref(), Some(&b"fine"[..]));
         #[cfg(target_os = "linux")]
-        assert_eq!(got[2].as_ref().err().unwrap().entry_name.as_deref(), Some("link"));
+        {
+            assert_eq!(got[2].as_ref().err().unwrap().entry_name.as_deref(), Some("link"));
+            assert_eq!(got[3].as_ref().err().unwrap().entry_name.as_deref(), Some("fifo"));
+        }
     }
 }
