@@ -1,11 +1,11 @@
 //! `encrypt(buffer)` / `decrypt(buffer)`: whole buffers, off the JS thread; and the small
 //! envelopes of an import, opened whole.
 
+use std::sync::Arc;
+
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
-
-use std::sync::Arc;
 
 use super::buffer::PooledBuffer;
 use super::job::to_napi;
