@@ -82,8 +82,8 @@ fn incompressible(c: &mut Deflater, block: &[u8]) -> Result<bool> {
 /// What deflate would not shrink, told without running it: byte entropy of 7.95 bits or more
 /// (8 KiB of ciphertext measures about 7.976), and next to no repeated 4-byte strings, the
 /// matches deflate would use (a repeating ramp of all 256 byte values has 8 bits of entropy).
-/// On samples of compressed files (gzip, zip, PNG, JPEG, crates), 1179 of the 1190 that
-/// deflate could not shrink were over the entropy line; of those over it, one shrank, by 3.7%.
+/// On 1397 samples of compressed files (gzip, zip, PNG, JPEG, crates), this caught 1127 of
+/// the 1190 that deflate could not shrink; of the 1157 it caught, 30 deflate to at most 0.8% less.
 fn looks_random(sample: &[u8]) -> bool {
     let mut counts = [0u32; 256];
     for &b in sample {
