@@ -246,7 +246,6 @@ async function importAppExport(source, options = {}) {
         const header = entry.header
         const route = native.routeEntry(header.name, header.type === 'directory')
         // Entries of up to SMALL_ENTRY bytes come whole (`entry.whole`), without a stream.
-        const asStream = () => (entry.whole ? Readable.from([entry.whole]) : entry)
         if (route.kind === 'skip') {
           if (!entry.whole) await drain(entry)
           continue
@@ -268,7 +267,7 @@ async function importAppExport(source, options = {}) {
           plain = await native.decryptSmallWithCache(entry.whole, password, keys, SMALL_ENTRY).catch(named)
         }
         if (encrypted && !plain) {
-          data = chain(asStream(), decryptStream(password, keys))
+          data = chain(entry.whole ? Readable.from([entry.whole]) : entry, decryptStream(password, keys))
           await firstBytes(data).catch(named)
         }
         if (route.kind === 'db') {

@@ -165,9 +165,7 @@ impl Packer {
                     gzip.splice_begin(&mut out)?;
                 }
                 self.state = State::Draining { stage };
-                let piece = self.drain()?;
-                out.extend_from_slice(&piece);
-                crate::pool::give(piece);
+                crate::pool::append(&mut out, self.drain()?);
             }
             _ => return Err(Error::new("E_INVALID_STATE", "No entry is open")),
         }
@@ -198,10 +196,7 @@ impl Packer {
                 match stage {
                     // Already final bytes: the first piece becomes the output as it is.
                     Staged::Deflated(_) if out.is_empty() => crate::pool::give(std::mem::replace(&mut out, chunk)),
-                    Staged::Deflated(_) => {
-                        out.extend_from_slice(&chunk);
-                        crate::pool::give(chunk);
-                    }
+                    Staged::Deflated(_) => crate::pool::append(&mut out, chunk),
                     Staged::Plain(_) => {
                         self.emit(&chunk, &mut out)?;
                         crate::pool::give(chunk);

@@ -70,6 +70,12 @@ pub fn give(buffer: Vec<u8>) {
     }
 }
 
+/// Appends `piece` to `out`; the piece's buffer goes back to the pool.
+pub fn append(out: &mut Vec<u8>, piece: Vec<u8>) {
+    out.extend_from_slice(&piece);
+    give(piece);
+}
+
 /// `buffer` ready to be handed out for good: a small result in a large pooled buffer is
 /// copied out, so whoever keeps it does not keep the whole allocation, and the large one
 /// goes back to the pool.

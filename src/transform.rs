@@ -176,8 +176,7 @@ impl<T: Transform> Pump<T> {
             } else {
                 return Ok(Some(all));
             };
-            all.extend_from_slice(&out);
-            crate::pool::give(out);
+            crate::pool::append(&mut all, out);
         }
         crate::pool::give(all);
         Ok(None)

@@ -9,7 +9,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use super::buffer::PooledBuffer;
-use super::job::{step, to_napi, Core, Deliver, Job, Shared};
+use super::job::{caught, step, to_napi, Core, Deliver, Job, Shared};
 use crate::error::{Error, Result};
 use crate::folder::{read_batch, FolderFile};
 use crate::fs::{FileWriter, Target};
@@ -150,7 +150,7 @@ impl Task for ReadFolderFiles {
     type JsValue = Vec<JsFolderFile>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(read_batch(std::path::Path::new(&self.dir), &self.names, self.whole_up_to, self.budget))
+        caught(|| Ok(read_batch(std::path::Path::new(&self.dir), &self.names, self.whole_up_to, self.budget))).map_err(to_napi)
     }
 
     fn resolve(&mut self, _env: Env, files: Self::Output) -> napi::Result<Vec<JsFolderFile>> {

@@ -80,19 +80,7 @@ impl<T: Core> Shared<T> {
         let Some(core) = guard.as_mut() else {
             return Err(Error::aborted());
         };
-        let result = catch_unwind(AssertUnwindSafe(|| work(core)));
-        let result = match result {
-            Ok(r) => r,
-            Err(panic) => {
-                *guard = None;
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                return Err(Error::internal(format!("internal error: {what}")));
-            }
-        };
+        let result = caught(|| work(core));
         if self.aborted.load(Ordering::SeqCst) {
             *guard = None;
             return Err(Error::aborted());
@@ -104,6 +92,14 @@ impl<T: Core> Shared<T> {
         }
         result
     }
+}
+
+/// Runs `work`, a panic turned into `E_INTERNAL`: nothing unwinds across the FFI boundary.
+pub fn caught<R>(work: impl FnOnce() -> crate::error::Result<R>) -> crate::error::Result<R> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+        Err(Error::internal(format!("internal error: {what}")))
+    })
 }
 
 /// What a step hands back to JS.

@@ -8,7 +8,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use super::buffer::PooledBuffer;
-use super::job::to_napi;
+use super::job::{caught, to_napi};
 use super::transform::NativeKeyCache;
 use crate::envelope::{Decryptor, Encryptor, KeyCache};
 use crate::transform::Pump;
@@ -34,10 +34,7 @@ impl Task for OneShot {
             (Some(level), None) => Pump::new(Encryptor::new(&self.password, level)?).run_all(&self.input),
             (None, _) => Pump::new(Decryptor::new(&self.password)).run_all(&self.input),
         };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-            Ok(result) => result.map_err(to_napi),
-            Err(_) => Err(to_napi(crate::error::Error::internal("internal error"))),
-        }
+        caught(run).map_err(to_napi)
     }
 
     fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<PooledBuffer> {
@@ -74,10 +71,7 @@ impl Task for DecryptSmall {
 
     fn compute(&mut self) -> napi::Result<Option<Vec<u8>>> {
         let run = || Pump::new(Decryptor::with_cache(&self.password, self.cache.clone())).run_up_to(&self.input, self.max);
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-            Ok(result) => result.map_err(to_napi),
-            Err(_) => Err(to_napi(crate::error::Error::internal("internal error"))),
-        }
+        caught(run).map_err(to_napi)
     }
 
     fn resolve(&mut self, _env: Env, output: Option<Vec<u8>>) -> napi::Result<Option<PooledBuffer>> {
