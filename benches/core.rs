@@ -97,39 +97,48 @@ fn envelope(c: &mut Criterion) {
     g.finish();
 }
 
+/// A tar of `files`, gzipped at `level` if given.
+fn pack(files: &[(String, Vec<u8>)], level: Option<u32>) -> Vec<u8> {
+    let mut p = Packer::new(PackOptions { gzip: level, ..Default::default() }).unwrap();
+    let mut out = Vec::new();
+    for (name, data) in files {
+        let header = Header { name: name.clone(), typeflag: b'0', size: data.len() as u64, mode: 0o644, ..Default::default() };
+        out.extend(p.begin(header, true).unwrap());
+        out.extend(p.write(data).unwrap());
+        out.extend(p.end().unwrap());
+    }
+    out.extend(p.finalize().unwrap());
+    while p.has_more() {
+        out.extend(p.step().unwrap());
+    }
+    out
+}
+
+/// Extracts `input` given whole; returns the number of events.
+fn extract(input: &[u8]) -> usize {
+    let mut pump = Pump::new(Extractor::new(GzipMode::Auto, Mode::Strict, Limits::default()));
+    let mut events = pump.push(input).unwrap().len();
+    while pump.has_more() {
+        events += pump.step().unwrap().len();
+    }
+    events + pump.end().unwrap().len()
+}
+
 fn tar(c: &mut Criterion) {
     let files: Vec<(String, Vec<u8>)> = (0..2000).map(|i| (format!("chunks/c{i}.json"), ndjson(2000 + i % 3000))).collect();
     let total: usize = files.iter().map(|(_, d)| d.len()).sum();
-    let pack = |level: Option<u32>| {
-        let mut p = Packer::new(PackOptions { gzip: level, ..Default::default() }).unwrap();
-        let mut out = Vec::new();
-        for (name, data) in &files {
-            let header = Header { name: name.clone(), typeflag: b'0', size: data.len() as u64, mode: 0o644, ..Default::default() };
-            out.extend(p.begin(header, true).unwrap());
-            out.extend(p.write(data).unwrap());
-            out.extend(p.end().unwrap());
-        }
-        out.extend(p.finalize().unwrap());
-        while p.has_more() {
-            out.extend(p.step().unwrap());
-        }
-        out
-    };
     let mut g = c.benchmark_group("tar");
     g.sample_size(10).throughput(Throughput::Bytes(total as u64));
-    g.bench_function("pack 2000 small files", |b| b.iter(|| pack(None).len()));
-    let plain = pack(None);
-    let gzipped = pack(Some(6));
-    let extract = |input: &[u8]| {
-        let mut pump = Pump::new(Extractor::new(GzipMode::Auto, Mode::Strict, Limits::default()));
-        let mut events = pump.push(input).unwrap().len();
-        while pump.has_more() {
-            events += pump.step().unwrap().len();
-        }
-        events + pump.end().unwrap().len()
-    };
+    g.bench_function("pack 2000 small files", |b| b.iter(|| pack(&files, None).len()));
+    let plain = pack(&files, None);
+    let gzipped = pack(&files, Some(6));
     g.bench_function("extract 2000 small files (strict policy)", |b| b.iter(|| extract(&plain)));
     g.bench_function("extract 2000 small files, gzipped", |b| b.iter(|| extract(&gzipped)));
+    // Large entries are inflated straight into their data events.
+    let large = vec![("db.txt".to_string(), ndjson(32 * MIB)), ("attachments/a.jpg".to_string(), noise(16 * MIB))];
+    g.throughput(Throughput::Bytes(48 * MIB as u64));
+    let gzipped = pack(&large, Some(6));
+    g.bench_function("extract a 32 MiB dump and 16 MiB of attachments, gzipped", |b| b.iter(|| extract(&gzipped)));
     g.finish();
 }
 

@@ -231,6 +231,33 @@ fn pack_extract_round_trip_in_every_split() {
 }
 
 #[test]
+fn large_entries_inflate_into_their_own_events_in_every_split() {
+    // Entries from 64 KiB up are inflated straight into their data events, smaller ones
+    // through the shared buffer: sizes around that line, incompressible data (stored blocks),
+    // and a second gzip member starting inside an entry's data.
+    let mut rng = SmallRng::seed_from_u64(7);
+    let noise: Vec<u8> = (0..200_000).map(|_| rng.gen()).collect();
+    let entries = vec![
+        (header("small", 700), Some(sample(700, 1))),
+        (header("large", 3 << 20), Some(sample(3 << 20, 2))),
+        (header("noise", noise.len() as u64), Some(noise)),
+        (header("below", 65_535), Some(sample(65_535, 3))),
+        (header("at", 65_536), Some(sample(65_536, 4))),
+        (header("tiny", 1), Some(b"x".to_vec())),
+        (header("above", 70_001), Some(sample(70_001, 5))),
+    ];
+    let tar = pack(&entries, None);
+    let expected = all_splits(&extractor(Mode::Strict), &tar).unwrap();
+    let sizes: Vec<u64> = entries.iter().map(|(h, _)| h.size).collect();
+    assert_eq!(listing(&expected).iter().map(|e| e.2 as u64).collect::<Vec<_>>(), sizes);
+    let cut = 1 << 20; // inside "large"'s data
+    let members = [gzip(&tar[..cut], 6), gzip(&tar[cut..], 1)].concat();
+    for archive in [pack(&entries, Some(6)), members] {
+        assert_eq!(all_splits(&extractor(Mode::Strict), &archive).unwrap(), expected);
+    }
+}
+
+#[test]
 fn staged_entries_are_spliced_into_one_gzip_member() {
     // Entries of unknown size, deflated while staged (spilling past 1000 bytes) and spliced
     // between known-size ones: one member, read by flate2's single-member decoder.
