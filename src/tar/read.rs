@@ -428,13 +428,19 @@ mod tests {
         let header = crate::tar::Header { name: "a".into(), typeflag: b'0', size: 600, ..Default::default() };
         reader.write(&entry_header(&header).unwrap(), &mut events).unwrap();
         assert_eq!((reader.data_remaining(), reader.bytes_to_next_header()), (600, None));
-        let too_much = reader.write_data_with(&mut events, 100, |data, limit| Ok(data.extend(vec![1; limit + 1])));
+        let too_much = reader.write_data_with(&mut events, 100, |data, limit| {
+            data.extend(vec![1; limit + 1]);
+            Ok(())
+        });
         assert_eq!(too_much.unwrap_err().code, "E_INTERNAL");
 
         let mut reader = TarReader::new(1024);
         let mut events = Vec::new();
         reader.write(&entry_header(&header).unwrap(), &mut events).unwrap();
-        let fill = |data: &mut Vec<u8>, limit: usize| Ok(data.extend(vec![7; limit]));
+        let fill = |data: &mut Vec<u8>, limit: usize| {
+            data.extend(vec![7; limit]);
+            Ok(())
+        };
         assert_eq!(reader.write_data_with(&mut events, 500, fill).unwrap().1, 500);
         assert_eq!(reader.write_data_with(&mut events, 500, fill).unwrap().1, 100); // what the entry has left
         assert_eq!(reader.bytes_to_next_header(), Some(424 + BLOCK)); // padding, then a header
