@@ -134,7 +134,7 @@ fn tar(c: &mut Criterion) {
     let gzipped = pack(&files, Some(6));
     g.bench_function("extract 2000 small files (strict policy)", |b| b.iter(|| extract(&plain)));
     g.bench_function("extract 2000 small files, gzipped", |b| b.iter(|| extract(&gzipped)));
-    // Large entries are inflated straight into their data events.
+    // An app's large entries: most of an import's bytes.
     let large = vec![("db.txt".to_string(), ndjson(32 * MIB)), ("attachments/a.jpg".to_string(), noise(16 * MIB))];
     g.throughput(Throughput::Bytes(48 * MIB as u64));
     let gzipped = pack(&large, Some(6));

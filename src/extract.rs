@@ -6,10 +6,6 @@ use crate::policy::{Limits, Mode, Policy};
 use crate::tar::{Event, TarReader};
 use crate::transform::{Output, Transform, OUTPUT_CAP};
 
-/// Entries with at least this much data left are inflated into their data events directly;
-/// smaller ones go through `plain`, many in one inflate call.
-const DIRECT_DATA: u64 = 64 * 1024;
-
 impl Output for Vec<Event> {
     fn weight(&self) -> usize {
         self.iter().map(|e| if let Event::Data(d) = e { d.len() } else { 512 }).sum()
@@ -92,22 +88,9 @@ impl Extractor {
                 Ok(input.len())
             }
             Some(gunzip) => {
-                if self.tar.data_remaining() >= DIRECT_DATA {
-                    // Inflated straight into the entry's data event: no second copy.
-                    let limit = OUTPUT_CAP.saturating_sub(out.weight()).max(1);
-                    let (used, n) = self.tar.write_data_with(out, limit, |data, limit| {
-                        let end = data.len() + limit;
-                        gunzip.write_up_to(input, data, end)
-                    })?;
-                    self.policy.check_data(n as u64)?;
-                    return Ok(used);
-                }
-                // Between entries, only up to the next header, so that a large entry's data
-                // is not inflated here and copied out again.
-                let limit = self.tar.bytes_to_next_header().unwrap_or(OUTPUT_CAP).min(OUTPUT_CAP);
                 let mut plain = std::mem::take(&mut self.plain);
                 plain.clear();
-                let used = gunzip.write_up_to(input, &mut plain, limit)?;
+                let used = gunzip.write(input, &mut plain)?;
                 let result = self.parse(&plain, out);
                 self.plain = plain;
                 result.map(|_| used)

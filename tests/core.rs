@@ -231,10 +231,9 @@ fn pack_extract_round_trip_in_every_split() {
 }
 
 #[test]
-fn large_entries_inflate_into_their_own_events_in_every_split() {
-    // Entries from 64 KiB up are inflated straight into their data events, smaller ones
-    // through the shared buffer: sizes around that line, incompressible data (stored blocks),
-    // and a second gzip member starting inside an entry's data.
+fn large_entries_and_member_boundaries_inside_them_in_every_split() {
+    // Entries larger than one step's output, sizes around 64 KiB, incompressible data (stored
+    // blocks) and a second gzip member starting inside an entry's data.
     let mut rng = SmallRng::seed_from_u64(7);
     let noise: Vec<u8> = (0..200_000).map(|_| rng.gen()).collect();
     let entries = vec![

@@ -62,24 +62,20 @@ impl GzipDecoder {
         self.offset
     }
 
-    /// Inflates into `out` until it holds `max_len` bytes, writing straight into its spare
-    /// capacity: `out` is the caller's buffer (an entry's data event when extracting).
-    fn body(&mut self, input: &[u8], out: &mut Vec<u8>, max_len: usize) -> Result<usize> {
-        let room = max_len - out.len();
+    fn body(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
+        let room = OUTPUT_CAP.saturating_sub(out.len()).max(32 * 1024);
         out.reserve(room);
-        let (in_before, out_before, len) = (self.inflate.total_in(), self.inflate.total_out(), out.len());
-        let status = self.inflate.decompress_uninit(input, &mut out.spare_capacity_mut()[..room], FlushDecompress::None);
-        let written = ((self.inflate.total_out() - out_before) as usize).min(room);
-        // SAFETY: inflate initialised the first `written` bytes of the spare capacity it was
-        // given, also when it stops at an error: those bytes count as output.
-        unsafe { out.set_len(len + written) };
-        self.crc.update(&out[len..]);
-        self.size += written as u64;
-        let status = status.map_err(|e| Error::new("E_GZIP_DATA", format!("Invalid deflate data: {e}")).at(self.offset))?;
+        let (in_before, out_before) = (self.inflate.total_in(), out.len());
+        let status = self
+            .inflate
+            .decompress_vec(input, out, FlushDecompress::None)
+            .map_err(|e| Error::new("E_GZIP_DATA", format!("Invalid deflate data: {e}")).at(self.offset))?;
         let used = (self.inflate.total_in() - in_before) as usize;
+        self.crc.update(&out[out_before..]);
+        self.size += (out.len() - out_before) as u64;
         if status == Status::StreamEnd {
             self.state = State::Trailer { buf: [0; 8], len: 0 };
-        } else if used == 0 && written == 0 {
+        } else if used == 0 && out.len() == out_before {
             return Err(Error::internal("inflate made no progress").at(self.offset));
         }
         Ok(used)
@@ -114,7 +110,17 @@ impl Transform for GzipDecoder {
     type Out = Vec<u8>;
 
     fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
-        self.write_up_to(input, out, OUTPUT_CAP)
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let produced = out.len();
+        self.decode(input, out).or_else(|e| {
+            if out.len() == produced {
+                return Err(e);
+            }
+            self.failed = Some(e);
+            Ok(0)
+        })
     }
 
     fn finish(&mut self, _out: &mut Vec<u8>) -> Result<bool> {
@@ -136,25 +142,9 @@ impl Transform for GzipDecoder {
 }
 
 impl GzipDecoder {
-    /// As `Transform::write`, but stops once `out` holds `max_len` bytes (`out` is not grown
-    /// past that): the extractor inflates an entry's data straight into its own buffer.
-    pub fn write_up_to(&mut self, input: &[u8], out: &mut Vec<u8>, max_len: usize) -> Result<usize> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let produced = out.len();
-        self.decode(input, out, max_len).or_else(|e| {
-            if out.len() == produced {
-                return Err(e);
-            }
-            self.failed = Some(e);
-            Ok(0)
-        })
-    }
-
-    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>, max_len: usize) -> Result<usize> {
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
         let mut pos = 0;
-        while pos < input.len() && out.len() < max_len {
+        while pos < input.len() && out.len() < OUTPUT_CAP {
             let rest = &input[pos..];
             let used = match &mut self.state {
                 State::Start => {
@@ -176,7 +166,7 @@ impl GzipDecoder {
                     }
                     used
                 }
-                State::Body => self.body(rest, out, max_len)?,
+                State::Body => self.body(rest, out)?,
                 State::Trailer { .. } => self.trailer(rest)?,
                 State::Padding => match rest.iter().position(|&b| b != 0) {
                     Some(i) => {

@@ -5,10 +5,6 @@ use super::pax::{parse_mtime, parse_records, parse_u64};
 use crate::error::{Error, Result};
 use crate::transform::OUTPUT_CAP;
 
-/// A trailing data event with less room than this (or than the bytes on offer) is not
-/// extended in place; the next bytes get an event of their own.
-const DIRECT_SPARE: usize = 64 * 1024;
-
 #[derive(Debug, PartialEq)]
 pub enum Event {
     Header(Header),
@@ -146,7 +142,10 @@ impl TarReader {
                             events.push(Event::Data(data));
                         }
                     }
-                    self.data_written(n, events);
+                    *remaining -= n as u64;
+                    if *remaining == 0 && *padding == 0 {
+                        self.end_entry(events);
+                    }
                     return Ok(n);
                 }
                 let n = (*padding).min(input.len() as u64) as usize;
@@ -163,66 +162,6 @@ impl TarReader {
                 }
                 None => Ok(input.len()),
             },
-        }
-    }
-
-    /// Data bytes the current entry has yet to receive (0 outside an entry's data).
-    pub fn data_remaining(&self) -> u64 {
-        match self.state {
-            State::Data { remaining, .. } => remaining,
-            _ => 0,
-        }
-    }
-
-    /// Where the input stands between entries (after an entry's data, or inside a header):
-    /// the bytes up to the end of the next header block. `None` elsewhere.
-    pub fn bytes_to_next_header(&self) -> Option<usize> {
-        match self.state {
-            State::Data { remaining: 0, padding } => Some(padding as usize + BLOCK),
-            State::Header => Some(BLOCK - self.block_len),
-            _ => None,
-        }
-    }
-
-    /// For a producer that can write the current entry's data in place (the gunzip): `fill`
-    /// appends at most the `limit` it is given to the entry's data event, and the reader moves
-    /// past what it appended, as `write` would have. Returns `fill`'s result and that length.
-    pub fn write_data_with<T>(
-        &mut self,
-        events: &mut Vec<Event>,
-        limit: usize,
-        fill: impl FnOnce(&mut Vec<u8>, usize) -> Result<T>,
-    ) -> Result<(T, usize)> {
-        let limit = (limit as u64).min(self.data_remaining()) as usize;
-        if limit == 0 {
-            return Err(Error::internal("no entry data is expected here"));
-        }
-        // The trailing data event takes the bytes while it has room for a good part of them.
-        let room = |d: &Vec<u8>| d.capacity() - d.len();
-        if !matches!(events.last(), Some(Event::Data(d)) if room(d) >= limit.min(DIRECT_SPARE)) {
-            events.push(Event::Data(crate::pool::take(limit)));
-        }
-        let Some(Event::Data(data)) = events.last_mut() else { unreachable!() };
-        let (before, limit) = (data.len(), limit.min(room(data)));
-        let result = fill(data, limit)?;
-        let n = data.len() - before;
-        if n > limit {
-            return Err(Error::internal("more entry data written than asked"));
-        }
-        if data.is_empty() {
-            events.pop();
-        }
-        self.offset += n as u64;
-        self.data_written(n, events);
-        Ok((result, n))
-    }
-
-    fn data_written(&mut self, n: usize, events: &mut Vec<Event>) {
-        if let State::Data { remaining, padding } = &mut self.state {
-            *remaining -= n as u64;
-            if *remaining == 0 && *padding == 0 {
-                self.end_entry(events);
-            }
         }
     }
 
@@ -414,40 +353,4 @@ fn looks_like_tar(partial: &[u8]) -> bool {
 
 fn pad(size: u64) -> u64 {
     (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tar::write::entry_header;
-
-    #[test]
-    fn data_written_in_place_moves_the_reader_on_and_no_further_than_asked() {
-        let mut reader = TarReader::new(1024);
-        let mut events = Vec::new();
-        let header = crate::tar::Header { name: "a".into(), typeflag: b'0', size: 600, ..Default::default() };
-        reader.write(&entry_header(&header).unwrap(), &mut events).unwrap();
-        assert_eq!((reader.data_remaining(), reader.bytes_to_next_header()), (600, None));
-        let too_much = reader.write_data_with(&mut events, 100, |data, limit| {
-            data.extend(vec![1; limit + 1]);
-            Ok(())
-        });
-        assert_eq!(too_much.unwrap_err().code, "E_INTERNAL");
-
-        let mut reader = TarReader::new(1024);
-        let mut events = Vec::new();
-        reader.write(&entry_header(&header).unwrap(), &mut events).unwrap();
-        let fill = |data: &mut Vec<u8>, limit: usize| {
-            data.extend(vec![7; limit]);
-            Ok(())
-        };
-        assert_eq!(reader.write_data_with(&mut events, 500, fill).unwrap().1, 500);
-        assert_eq!(reader.write_data_with(&mut events, 500, fill).unwrap().1, 100); // what the entry has left
-        assert_eq!(reader.bytes_to_next_header(), Some(424 + BLOCK)); // padding, then a header
-        assert!(reader.write_data_with(&mut events, 1, fill).is_err());
-        let data: Vec<u8> = events.iter().filter_map(|e| if let Event::Data(d) = e { Some(d.clone()) } else { None }).flatten().collect();
-        assert_eq!(data, vec![7; 600]);
-        reader.write(&[0; 424 + 2 * BLOCK], &mut events).unwrap();
-        assert_eq!(events.last(), Some(&Event::End));
-    }
 }
