@@ -16,24 +16,56 @@ const MAX_POOLED: usize = 4 << 20;
 const POOL_BYTES: usize = 32 << 20;
 
 pub struct Pool {
+    /// Oldest first.
     buffers: Vec<Vec<u8>>,
     bytes: usize,
     limit: usize,
+    /// Whether buffers were taken since JS last returned some, and the fewest bytes the pool
+    /// held since the first of those takes.
+    taking: bool,
+    low: usize,
 }
 
 impl Pool {
     pub const fn new(limit: usize) -> Self {
-        Pool { buffers: Vec::new(), bytes: 0, limit }
+        Pool { buffers: Vec::new(), bytes: 0, limit, taking: false, low: 0 }
     }
 
     /// A buffer with room for `capacity` bytes and not over twice that, which `fit` would
-    /// copy out of again.
+    /// copy out of again. The most recently given one that fits: its pages are warmest.
     fn take(&mut self, capacity: usize) -> Option<Vec<u8>> {
+        if !self.taking {
+            self.taking = true;
+            self.low = self.bytes;
+        }
         let fits = |b: &Vec<u8>| b.capacity() >= capacity && b.capacity() / 2 <= capacity;
         let i = self.buffers.iter().rposition(fits)?;
-        let buffer = self.buffers.swap_remove(i);
+        let buffer = self.buffers.remove(i);
         self.bytes -= buffer.capacity();
+        self.low = self.low.min(self.bytes);
         Some(buffer)
+    }
+
+    /// A buffer V8 collected. They come back in bursts, one after each collection, and
+    /// what the pool held all along since the previous burst was more than the work reuses
+    /// between two collections: that goes back to the system, oldest first. An import reuses
+    /// all of it; an export, whose sources' own garbage brings collections twice as often,
+    /// about half (and a staged dump's drain leaves 1 MiB buffers that its next entries,
+    /// sized a little larger, never take).
+    fn returned(&mut self, buffer: Vec<u8>) {
+        if self.taking {
+            self.taking = false;
+            let mut idle = self.low;
+            self.buffers.retain(|b| {
+                let keep = b.capacity() > idle;
+                if !keep {
+                    idle -= b.capacity();
+                }
+                keep
+            });
+            self.bytes = self.buffers.iter().map(Vec::capacity).sum();
+        }
+        self.give(buffer);
     }
 
     fn give(&mut self, mut buffer: Vec<u8>) {
@@ -67,6 +99,13 @@ pub fn take(capacity: usize) -> Vec<u8> {
 pub fn give(buffer: Vec<u8>) {
     if buffer.capacity() >= MIN_POOLED {
         pool().give(buffer);
+    }
+}
+
+/// Returns a buffer handed out to JS, once V8 has collected it (see `Pool::returned`).
+pub fn returned(buffer: Vec<u8>) {
+    if buffer.capacity() >= MIN_POOLED {
+        pool().returned(buffer);
     }
 }
 
@@ -106,6 +145,29 @@ mod tests {
         let taken = pool.take(MIN_POOLED).unwrap();
         assert_eq!((taken.as_ptr(), taken.len()), (ptr, 0));
         assert!(pool.take(MIN_POOLED).is_none());
+    }
+
+    #[test]
+    fn what_stayed_idle_between_two_returns_from_js_is_let_go() {
+        let mut pool = Pool::new(MIN_POOLED * 8);
+        for _ in 0..4 {
+            pool.give(Vec::with_capacity(MIN_POOLED));
+        }
+        // One buffer used between two collections: the three that stayed go at the next return.
+        let used = pool.take(MIN_POOLED).unwrap();
+        let copied_out = pool.take(MIN_POOLED).unwrap();
+        pool.give(copied_out); // given back at once (`fit`): still a use
+        pool.returned(used);
+        assert_eq!((pool.buffers.len(), pool.bytes), (2, MIN_POOLED * 2));
+        // All of it used between two collections, as an import does: nothing is let go.
+        let taken = [pool.take(MIN_POOLED).unwrap(), pool.take(MIN_POOLED).unwrap()];
+        for buffer in taken {
+            pool.returned(buffer);
+        }
+        assert_eq!((pool.buffers.len(), pool.bytes), (2, MIN_POOLED * 2));
+        // Returns with nothing taken in between (one collection's burst) let go of nothing.
+        pool.returned(Vec::with_capacity(MIN_POOLED));
+        assert_eq!(pool.bytes, MIN_POOLED * 3);
     }
 
     #[test]
