@@ -32,7 +32,8 @@ export declare class NativePack {
    * call per batch instead of one each. An error names the entry it is about.
    */
   entries(headers: Array<JsHeader>, data: Array<Buffer>): Step
-  write(chunk: Buffer): Step
+  /** Writes the next chunks of the current entry, in one call. */
+  write(chunks: Array<Buffer>): Step
   /** Ends the current entry (a staged entry then drains through `pull`). */
   end(): Step
   pull(): Step

@@ -5,7 +5,7 @@ const path = require('node:path')
 const zlib = require('node:zlib')
 const tarStream = require('tar-stream')
 const { pack, extract } = require('..')
-const { chunkings, collect, rejection, run, tmpdir, listArchive, fromChunks, openFds } = require('./helpers')
+const { chunkings, collect, rejection, run, rng, tmpdir, listArchive, fromChunks, openFds } = require('./helpers')
 
 const LONG = 'deep/' + 'a-very-long-directory-name/'.repeat(6) + 'file-with-a-long-name.txt'
 const UNICODE = 'données/résumé ✓ 日本語.txt'
@@ -220,6 +220,48 @@ describe('sizes', () => {
     }
     const p = pack()
     p.entry({ name: 'a', size: 3 }, 'four', () => {})
+    expect((await rejection(collect(p))).code).toBe('E_SIZE_MISMATCH')
+  })
+
+  test('streamed entries written in uneven chunks, several gathered per native call, read back whole by GNU tar', async () => {
+    const dir = tmpdir('bn-chunks-')
+    const data = Buffer.concat([require('node:crypto').randomBytes(1 << 20), Buffer.from('text row\n'.repeat(150000))])
+    const pieces = []
+    const next = rng(11)
+    for (let i = 0; i < data.length; ) {
+      const n = Math.min(data.length - i, [1, 4096, 65536, 300001][Math.floor(next() * 4)])
+      pieces.push(data.subarray(i, i + n))
+      i += n
+    }
+    for (const gzip of [false, true]) {
+      const p = pack({ gzip, stagingMemory: 64 * 1024, stagingDir: dir })
+      const out = collect(p)
+      for (const header of [{ name: 'known.bin', size: data.length }, { name: 'unknown.bin' }]) {
+        const s = p.entry(header)
+        for (const [i, piece] of pieces.entries()) {
+          // typed arrays too, as Writables accept them
+          const chunk = i % 7 === 3 ? new Uint8Array(piece) : piece
+          if (!s.write(chunk)) await new Promise((resolve) => s.once('drain', resolve))
+        }
+        s.end()
+      }
+      p.entry({ name: 'tail.txt' }, 'tail')
+      p.finalize()
+      const file = path.join(dir, gzip ? 'a.tgz' : 'a.tar')
+      fs.writeFileSync(file, await out)
+      const target = path.join(dir, gzip ? 'x-gz' : 'x')
+      fs.mkdirSync(target)
+      run('tar', ['-xf', file, '-C', target])
+      expect(fs.readFileSync(path.join(target, 'known.bin')).equals(data)).toBe(true)
+      expect(fs.readFileSync(path.join(target, 'unknown.bin')).equals(data)).toBe(true)
+      expect(fs.readFileSync(path.join(target, 'tail.txt'), 'utf8')).toBe('tail')
+    }
+    // one byte too many, in a chunk gathered with others into one native call
+    const p = pack()
+    const s = p.entry({ name: 'a', size: 200000 })
+    s.on('error', () => {})
+    for (const n of [100000, 99999, 2]) s.write(Buffer.alloc(n, 1))
+    s.end()
     expect((await rejection(collect(p))).code).toBe('E_SIZE_MISMATCH')
   })
 

@@ -5,15 +5,18 @@
 const COALESCE_BYTES = 128 * 1024
 
 class Coalescer {
-  constructor(limit = COALESCE_BYTES) {
+  // `asList`: what has gathered is handed over as an array of the chunks, for a native call
+  // that takes several buffers, instead of concatenated into one.
+  constructor(limit = COALESCE_BYTES, { asList = false } = {}) {
     this.limit = limit
+    this.asList = asList
     this.chunks = []
     this.length = 0
   }
 
-  // Adds a chunk; returns a buffer to send once enough has gathered, else null.
+  // Adds a chunk; returns a buffer (or list) to send once enough has gathered, else null.
   add(chunk) {
-    if (this.length === 0 && chunk.length >= this.limit) return chunk
+    if (this.length === 0 && chunk.length >= this.limit) return this.asList ? [chunk] : chunk
     this.chunks.push(chunk)
     this.length += chunk.length
     return this.length >= this.limit ? this.take() : null
@@ -38,7 +41,7 @@ class Coalescer {
   }
 
   take() {
-    const out = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length)
+    const out = this.asList ? this.chunks : this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length)
     this.chunks = []
     this.length = 0
     return out

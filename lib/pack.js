@@ -21,6 +21,9 @@ const BATCH_BYTES = 256 * 1024
 const BACKLOG_BYTES = 4 << 20
 const HEADER_COST = 1024
 const EMPTY = Buffer.alloc(0)
+// A streamed entry's chunks go to the native side a MiB at a time, as a list: its output then
+// comes in buffers large enough for the native pool to keep and serve again.
+const STREAM_WRITE_BYTES = 1 << 20
 
 // tar-stream's Pack: entries are written in the order `entry()` is called; each runs its
 // native calls one after another through `_serial`.
@@ -208,7 +211,7 @@ class EntrySink extends Writable {
     this._whole = whole
     this._settled = whole // a whole entry's outcome goes to its callback, not through the sink
     if (whole) return
-    this._pending = new Coalescer()
+    this._pending = new Coalescer(STREAM_WRITE_BYTES, { asList: true })
     this._active = new Promise((resolve) => (this._activate = resolve))
     this._done = new Promise((resolve, reject) => {
       this._resolveDone = resolve
@@ -229,7 +232,7 @@ class EntrySink extends Writable {
     this._pending.write(chunk, encoding, callback, this._send, (err, cb) => this._fail(err, cb))
   }
 
-  _send = (buffer) => this._active.then(() => this._pack._call(() => this._pack._native.write(buffer)))
+  _send = (chunks) => this._active.then(() => this._pack._call(() => this._pack._native.write(chunks)))
 
   _final(callback) {
     if (this._whole) return callback()

@@ -66,6 +66,13 @@ pub struct Packer {
     options: PackOptions,
 }
 
+/// Room for the output of writing `input` bytes: a little more than the input, for stored
+/// deflate blocks (5 bytes per 64 KiB), the sync flush ending each parallel block and a tar
+/// header. Compressible input gives less, and `pool::fit` copies a small output out.
+fn output_room(input: usize) -> usize {
+    input + input / 1024 + 1024
+}
+
 fn size_mismatch(name: &str, declared: u64, got: u64) -> Error {
     let got = if got > declared { format!("at least {got}") } else { got.to_string() };
     Error::new("E_SIZE_MISMATCH", format!("Entry {name:?} declared a size of {declared} bytes but its data has {got}"))
@@ -131,16 +138,31 @@ impl Packer {
     }
 
     pub fn write(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        let mut out = crate::pool::take(OUTPUT_CAP);
+        self.write_pieces(&[data])
+    }
+
+    /// Writes the next bytes of the current entry, given in pieces (a stream's chunks, which
+    /// JS gathers without concatenating them), into one output sized for all of them: a
+    /// streamed entry's output then comes in buffers the pool keeps and serves again, instead
+    /// of a pooled buffer filled a quarter and copied out of.
+    pub fn write_pieces<B: AsRef<[u8]>>(&mut self, pieces: &[B]) -> Result<Vec<u8>> {
+        let total: usize = pieces.iter().map(|piece| piece.as_ref().len()).sum();
+        let mut out = crate::pool::take(output_room(total));
         match &mut self.state {
             State::Streaming { name, declared, written } => {
-                *written += data.len() as u64;
+                *written += total as u64;
                 if *written > *declared {
                     return Err(size_mismatch(name, *declared, *written));
                 }
-                self.emit(data, &mut out)?;
+                for piece in pieces {
+                    self.emit(piece.as_ref(), &mut out)?;
+                }
             }
-            State::Staging { stage, .. } => stage.write(data)?,
+            State::Staging { stage, .. } => {
+                for piece in pieces {
+                    stage.write(piece.as_ref())?;
+                }
+            }
             _ => return Err(Error::new("E_INVALID_STATE", "No entry is open")),
         }
         Ok(self.hand_out(out))
@@ -185,7 +207,7 @@ impl Packer {
     /// The next piece of a staged entry: for a gzip pack, its deflate blocks as they are
     /// (spliced), else its bytes through `emit`.
     fn drain(&mut self) -> Result<Vec<u8>> {
-        let mut out = crate::pool::take(OUTPUT_CAP);
+        let mut out = Vec::new();
         while out.len() < OUTPUT_CAP {
             let State::Draining { stage } = &mut self.state else { break };
             let chunk = match stage {
@@ -195,9 +217,12 @@ impl Packer {
             if !chunk.is_empty() {
                 match stage {
                     // Already final bytes: the first piece becomes the output as it is.
-                    Staged::Deflated(_) if out.is_empty() => crate::pool::give(std::mem::replace(&mut out, chunk)),
+                    Staged::Deflated(_) if out.is_empty() => out = chunk,
                     Staged::Deflated(_) => crate::pool::append(&mut out, chunk),
                     Staged::Plain(_) => {
+                        if out.capacity() == 0 {
+                            out = crate::pool::take(output_room(OUTPUT_CAP));
+                        }
                         self.emit(&chunk, &mut out)?;
                         crate::pool::give(chunk);
                     }

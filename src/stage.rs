@@ -136,8 +136,11 @@ impl Stage {
             spill.file.seek(SeekFrom::Start(0)).map_err(io("Cannot read the staging file"))?;
         }
         let spill = self.spill.as_mut().unwrap();
+        // Inflated straight into the output (a pooled buffer, already resident).
         let mut out = crate::pool::take(n);
-        while out.len() < n {
+        out.resize(n, 0);
+        let mut filled = 0;
+        while filled < n {
             if spill.input_pos == spill.input.len() {
                 spill.input.resize(READ_CHUNK, 0);
                 let got = spill.file.read(&mut spill.input).map_err(io("Cannot read the staging file"))?;
@@ -147,19 +150,16 @@ impl Stage {
                     return Err(Error::internal("staging file ended early"));
                 }
             }
-            let before = spill.inflate.total_in();
-            out.reserve(n - out.len());
-            let room = n - out.len();
-            let mut piece = Vec::with_capacity(room);
+            let (read_before, written_before) = (spill.inflate.total_in(), spill.inflate.total_out());
             let status = spill
                 .inflate
-                .decompress_vec(&spill.input[spill.input_pos..], &mut piece, FlushDecompress::None)
+                .decompress(&spill.input[spill.input_pos..], &mut out[filled..], FlushDecompress::None)
                 .map_err(|e| Error::internal(format!("staging inflate failed: {e}")))?;
-            spill.input_pos += (spill.inflate.total_in() - before) as usize;
-            if status == flate2::Status::StreamEnd && out.len() + piece.len() < n {
+            spill.input_pos += (spill.inflate.total_in() - read_before) as usize;
+            filled += (spill.inflate.total_out() - written_before) as usize;
+            if status == flate2::Status::StreamEnd && filled < n {
                 return Err(Error::internal("staging file holds fewer bytes than were staged"));
             }
-            out.extend_from_slice(&piece);
         }
         self.read_pos += n as u64;
         Ok(out)
@@ -206,13 +206,16 @@ impl Spool {
         }
         let start = self.read_pos;
         self.read_pos += n as u64;
+        // Read into a pooled buffer: a fresh MiB per step costs more in page faults than the read.
+        let mut out = crate::pool::take(n);
         let Some(file) = &mut self.file else {
-            return Ok(self.memory[start as usize..start as usize + n].to_vec());
+            out.extend_from_slice(&self.memory[start as usize..start as usize + n]);
+            return Ok(out);
         };
         if start == 0 {
             file.seek(SeekFrom::Start(0)).map_err(io("Cannot read the staging file"))?;
         }
-        let mut out = vec![0; n];
+        out.resize(n, 0);
         file.read_exact(&mut out).map_err(io("Cannot read the staging file"))?;
         Ok(out)
     }

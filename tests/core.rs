@@ -306,6 +306,39 @@ fn size_mismatch_is_an_error() {
     assert_eq!(p.end().unwrap_err().code, "E_SIZE_MISMATCH");
 }
 
+#[test]
+fn an_entry_written_in_pieces_packs_as_written_whole() {
+    let data: Vec<u8> = (0..3_000_017u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let entries = [(header("known", data.len() as u64), Some(data.clone())), (header("staged", 0), Some(data.clone()))];
+    for gzip in [None, Some(6)] {
+        let whole = pack(&entries, gzip);
+        let mut p = Packer::new(PackOptions { gzip, stage_memory: 1000, ..Default::default() }).unwrap();
+        let mut out = Vec::new();
+        for (h, _) in &entries {
+            out.extend(p.begin(h.clone(), h.size > 0).unwrap());
+            // Pieces of uneven sizes, an empty one among them, several per call.
+            let pieces: Vec<&[u8]> = [0, 1, 700, 0, 65_536, 300_001, 1 << 20].iter().scan(0, |at, &n| {
+                let piece = &data[*at..(*at + n).min(data.len())];
+                *at += piece.len();
+                Some(piece)
+            }).collect();
+            let rest = &data[pieces.iter().map(|p| p.len()).sum::<usize>()..];
+            out.extend(p.write_pieces(&pieces[..4]).unwrap());
+            out.extend(p.write_pieces(&pieces[4..]).unwrap());
+            out.extend(p.write_pieces(&[rest]).unwrap());
+            out.extend(p.end().unwrap());
+            while p.has_more() {
+                out.extend(p.step().unwrap());
+            }
+        }
+        out.extend(p.finalize().unwrap());
+        assert!(out == whole, "gzip {gzip:?}: {} bytes against {}", out.len(), whole.len());
+    }
+    let mut p = Packer::new(PackOptions::default()).unwrap();
+    p.begin(header("a", 5), true).unwrap();
+    assert_eq!(p.write_pieces(&[b"abc", b"def"]).unwrap_err().code, "E_SIZE_MISMATCH", "the size counts every piece");
+}
+
 /// A raw header block with a valid checksum.
 fn block(name: &str, typeflag: u8, size: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; 512];

@@ -148,9 +148,10 @@ impl NativePack {
         }))
     }
 
+    /// Writes the next chunks of the current entry, in one call.
     #[napi]
-    pub fn write(&self, chunk: Buffer) -> Step {
-        step(&self.shared, move |p| p.write(&chunk))
+    pub fn write(&self, chunks: Vec<Buffer>) -> Step {
+        step(&self.shared, move |p| p.write_pieces(&chunks))
     }
 
     /// Ends the current entry (a staged entry then drains through `pull`).
