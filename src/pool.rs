@@ -3,7 +3,8 @@
 //! to the kernel and every new MiB is faulted in and zeroed again. Buffers that JS is done
 //! with come back here (the binding's finalizer) and serve the next steps, already resident.
 
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, Once, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Smaller buffers are served well by the allocator's own free lists (the binding maps
 /// blocks from this size up on their own: `node/alloc.rs`).
@@ -14,6 +15,9 @@ const MAX_POOLED: usize = 4 << 20;
 /// collection; this carries an import from one batch to the next. Measured on a 2 GiB import:
 /// 1.9 s with 32 MiB, 2.7 s with 16; the 2 GiB export's peak RSS is about 16 MiB higher.
 const POOL_BYTES: usize = 32 << 20;
+/// How long the pool keeps buffers nobody asks for: a server done with its exports gives the
+/// memory back, where V8 may not collect anything for a long while.
+const IDLE_RELEASE: Duration = Duration::from_secs(2);
 
 pub struct Pool {
     /// Oldest first.
@@ -24,16 +28,18 @@ pub struct Pool {
     /// held since the first of those takes.
     taking: bool,
     low: usize,
+    last_take: Option<Instant>,
 }
 
 impl Pool {
     pub const fn new(limit: usize) -> Self {
-        Pool { buffers: Vec::new(), bytes: 0, limit, taking: false, low: 0 }
+        Pool { buffers: Vec::new(), bytes: 0, limit, taking: false, low: 0, last_take: None }
     }
 
     /// A buffer with room for `capacity` bytes and not over twice that, which `fit` would
     /// copy out of again. The most recently given one that fits: its pages are warmest.
     fn take(&mut self, capacity: usize) -> Option<Vec<u8>> {
+        self.last_take = Some(Instant::now());
         if !self.taking {
             self.taking = true;
             self.low = self.bytes;
@@ -68,6 +74,16 @@ impl Pool {
         self.give(buffer);
     }
 
+    /// Everything, when nothing was taken for `IDLE_RELEASE` before `now`; for the caller to
+    /// drop outside the lock.
+    fn release_if_idle(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        if self.last_take.is_some_and(|t| now.saturating_duration_since(t) < IDLE_RELEASE) {
+            return Vec::new();
+        }
+        self.bytes = 0;
+        std::mem::take(&mut self.buffers)
+    }
+
     fn give(&mut self, mut buffer: Vec<u8>) {
         let capacity = buffer.capacity();
         if (MIN_POOLED..=MAX_POOLED).contains(&capacity) && self.bytes + capacity <= self.limit {
@@ -79,9 +95,43 @@ impl Pool {
 }
 
 static POOL: Mutex<Pool> = Mutex::new(Pool::new(POOL_BYTES));
+/// Signalled when the pool stops being empty.
+static FILLED: Condvar = Condvar::new();
 
 fn pool() -> std::sync::MutexGuard<'static, Pool> {
-    POOL.lock().unwrap_or_else(|p| p.into_inner())
+    POOL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Keeps a buffer the way `how` does, and wakes the thread that empties an idle pool when the
+/// pool had nothing before (starting it the first time).
+fn keep(buffer: Vec<u8>, how: impl FnOnce(&mut Pool, Vec<u8>)) {
+    static RELEASER: Once = Once::new();
+    RELEASER.call_once(|| {
+        // Without the thread the pool only keeps its buffers longer.
+        let _ = std::thread::Builder::new().name("backup-native pool".into()).spawn(release_when_idle);
+    });
+    let mut pool = pool();
+    let was_empty = pool.buffers.is_empty();
+    how(&mut pool, buffer);
+    if was_empty && !pool.buffers.is_empty() {
+        FILLED.notify_one();
+    }
+}
+
+/// Waits while the pool is empty; once it holds buffers, empties it whenever nothing was
+/// taken from it for `IDLE_RELEASE`.
+fn release_when_idle() {
+    loop {
+        let mut pool = pool();
+        while pool.buffers.is_empty() {
+            pool = FILLED.wait(pool).unwrap_or_else(PoisonError::into_inner);
+        }
+        let released = pool.release_if_idle(Instant::now());
+        drop(pool);
+        if released.is_empty() {
+            std::thread::sleep(IDLE_RELEASE);
+        }
+    }
 }
 
 /// An empty buffer with room for at least `capacity` bytes, reused when the pool has one of
@@ -98,14 +148,14 @@ pub fn take(capacity: usize) -> Vec<u8> {
 /// Returns a buffer nobody reads any more; kept if the pool has room for it.
 pub fn give(buffer: Vec<u8>) {
     if buffer.capacity() >= MIN_POOLED {
-        pool().give(buffer);
+        keep(buffer, Pool::give);
     }
 }
 
 /// Returns a buffer handed out to JS, once V8 has collected it (see `Pool::returned`).
 pub fn returned(buffer: Vec<u8>) {
     if buffer.capacity() >= MIN_POOLED {
-        pool().returned(buffer);
+        keep(buffer, Pool::returned);
     }
 }
 
@@ -168,6 +218,26 @@ mod tests {
         // Returns with nothing taken in between (one collection's burst) let go of nothing.
         pool.returned(Vec::with_capacity(MIN_POOLED));
         assert_eq!(pool.bytes, MIN_POOLED * 3);
+    }
+
+    #[test]
+    fn an_idle_pool_lets_go_of_everything() {
+        let mut pool = Pool::new(MIN_POOLED * 8);
+        for _ in 0..3 {
+            pool.give(Vec::with_capacity(MIN_POOLED));
+        }
+        let start = Instant::now();
+        assert_eq!(pool.release_if_idle(start).len(), 3, "nothing was ever taken");
+        for _ in 0..3 {
+            pool.give(Vec::with_capacity(MIN_POOLED));
+        }
+        let taken = pool.take(MIN_POOLED).unwrap();
+        let since = pool.last_take.unwrap();
+        assert!(pool.release_if_idle(since + IDLE_RELEASE / 2).is_empty(), "in use");
+        assert_eq!(pool.bytes, MIN_POOLED * 2);
+        pool.give(taken);
+        assert_eq!(pool.release_if_idle(since + IDLE_RELEASE).len(), 3);
+        assert_eq!((pool.bytes, pool.buffers.len()), (0, 0));
     }
 
     #[test]
