@@ -57,31 +57,37 @@ impl Pool {
     /// between two collections: that goes back to the system, oldest first. An import reuses
     /// all of it; an export, whose sources' own garbage brings collections twice as often,
     /// about half (and a staged dump's drain leaves 1 MiB buffers that its next entries,
-    /// sized a little larger, never take).
-    fn returned(&mut self, buffer: Vec<u8>) {
-        if self.taking {
-            self.taking = false;
-            let mut idle = self.low;
-            self.buffers.retain(|b| {
-                let keep = b.capacity() > idle;
-                if !keep {
-                    idle -= b.capacity();
-                }
-                keep
-            });
-            self.bytes = self.buffers.iter().map(Vec::capacity).sum();
-        }
+    /// sized a little larger, never take). Returns what it lets go of.
+    fn returned(&mut self, buffer: Vec<u8>) -> Vec<Vec<u8>> {
+        let idle = if self.taking { self.low } else { 0 };
+        self.taking = false;
+        let released = self.let_go(idle);
         self.give(buffer);
+        released
     }
 
-    /// Everything, when nothing was taken for `IDLE_RELEASE` before `now`; for the caller to
-    /// drop outside the lock.
+    /// Everything, when nothing was taken for `IDLE_RELEASE` before `now`.
     fn release_if_idle(&mut self, now: Instant) -> Vec<Vec<u8>> {
         if self.last_take.is_some_and(|t| now.saturating_duration_since(t) < IDLE_RELEASE) {
             return Vec::new();
         }
-        self.bytes = 0;
-        std::mem::take(&mut self.buffers)
+        self.let_go(usize::MAX)
+    }
+
+    /// The oldest buffers, up to `bytes` in all, for the caller to drop outside the lock.
+    fn let_go(&mut self, mut bytes: usize) -> Vec<Vec<u8>> {
+        let mut released = Vec::new();
+        let mut i = 0;
+        while i < self.buffers.len() {
+            if self.buffers[i].capacity() <= bytes {
+                bytes -= self.buffers[i].capacity();
+                self.bytes -= self.buffers[i].capacity();
+                released.push(self.buffers.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        released
     }
 
     fn give(&mut self, mut buffer: Vec<u8>) {
@@ -102,9 +108,10 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Keeps a buffer the way `how` does, and wakes the thread that empties an idle pool when the
-/// pool had nothing before (starting it the first time).
-fn keep(buffer: Vec<u8>, how: impl FnOnce(&mut Pool, Vec<u8>)) {
+/// Keeps a buffer the way `how` does, dropping what that lets go of once the lock is released,
+/// and wakes the thread that empties an idle pool when the pool had nothing before (starting
+/// it the first time).
+fn keep(buffer: Vec<u8>, how: impl FnOnce(&mut Pool, Vec<u8>) -> Vec<Vec<u8>>) {
     static RELEASER: Once = Once::new();
     RELEASER.call_once(|| {
         // Without the thread the pool only keeps its buffers longer.
@@ -112,10 +119,12 @@ fn keep(buffer: Vec<u8>, how: impl FnOnce(&mut Pool, Vec<u8>)) {
     });
     let mut pool = pool();
     let was_empty = pool.buffers.is_empty();
-    how(&mut pool, buffer);
+    let released = how(&mut pool, buffer);
     if was_empty && !pool.buffers.is_empty() {
         FILLED.notify_one();
     }
+    drop(pool);
+    drop(released);
 }
 
 /// Waits while the pool is empty; once it holds buffers, empties it whenever nothing was
@@ -148,7 +157,10 @@ pub fn take(capacity: usize) -> Vec<u8> {
 /// Returns a buffer nobody reads any more; kept if the pool has room for it.
 pub fn give(buffer: Vec<u8>) {
     if buffer.capacity() >= MIN_POOLED {
-        keep(buffer, Pool::give);
+        keep(buffer, |pool, buffer| {
+            pool.give(buffer);
+            Vec::new()
+        });
     }
 }
 
