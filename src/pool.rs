@@ -121,15 +121,13 @@ fn keep(buffer: Vec<u8>, how: impl FnOnce(&mut Pool, Vec<u8>) -> Vec<Vec<u8>>) {
     });
     let mut pool = pool();
     let was_empty = pool.buffers.is_empty();
-    let released = how(&mut pool, buffer);
-    if !has_thread {
-        drop(pool);
-        drop(released);
-        return;
+    let mut released = how(&mut pool, buffer);
+    let wake = has_thread && ((was_empty && !pool.buffers.is_empty()) || !released.is_empty());
+    if has_thread {
+        pool.to_free.append(&mut released);
     }
-    let wake = (was_empty && !pool.buffers.is_empty()) || !released.is_empty();
-    pool.to_free.extend(released);
     drop(pool);
+    drop(released);
     if wake {
         WAKE.notify_one();
     }

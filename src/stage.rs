@@ -215,8 +215,11 @@ impl Spool {
         if start == 0 {
             file.seek(SeekFrom::Start(0)).map_err(io("Cannot read the staging file"))?;
         }
-        out.resize(n, 0);
-        file.read_exact(&mut out).map_err(io("Cannot read the staging file"))?;
+        // Into the spare room as it is: no zeroing of what the read overwrites.
+        file.take(n as u64).read_to_end(&mut out).map_err(io("Cannot read the staging file"))?;
+        if out.len() < n {
+            return Err(Error::internal("staging file ended early"));
+        }
         Ok(out)
     }
 }
