@@ -13,7 +13,7 @@ pub const MIN_POOLED: usize = 512 * 1024;
 const MAX_POOLED: usize = 4 << 20;
 /// What the pool may hold in all, resident. V8 frees external buffers in batches after each
 /// collection; this carries an import from one batch to the next. Measured on a 2 GiB import:
-/// 1.9 s with 32 MiB, 2.7 s with 16. An export keeps only what it reuses (`Pool::returned`).
+/// 1.9 s with 32 MiB, 2.7 s with 16. An export's output is not returned here (`free`).
 const POOL_BYTES: usize = 32 << 20;
 /// How long the pool keeps buffers nobody asks for: a server done with its exports gives the
 /// memory back, where V8 may not collect anything for a long while.
@@ -56,10 +56,9 @@ impl Pool {
 
     /// A buffer V8 collected. They come back in bursts, one after each collection, and
     /// what the pool held all along since the previous burst was more than the work reuses
-    /// between two collections: that goes back to the system, oldest first. An import reuses
-    /// all of it; an export, whose sources' own garbage brings collections twice as often,
-    /// about half (and a staged dump's drain leaves 1 MiB buffers that its next entries,
-    /// sized a little larger, never take). Returns what it lets go of.
+    /// between two collections: that goes back to the system, oldest first. An import alone
+    /// reuses all of it; less when other garbage brings the collections sooner. Returns what
+    /// it lets go of.
     fn returned(&mut self, buffer: Vec<u8>) -> Vec<Vec<u8>> {
         let idle = if self.taking { self.low } else { 0 };
         self.taking = false;
@@ -182,6 +181,14 @@ pub fn returned(buffer: Vec<u8>) {
     }
 }
 
+/// Frees a buffer handed out to JS that is not for reuse, on the pool's thread as what the
+/// pool lets go of.
+pub fn free(buffer: Vec<u8>) {
+    if buffer.capacity() >= MIN_POOLED {
+        keep(buffer, |_, buffer| vec![buffer]);
+    }
+}
+
 /// Appends `piece` to `out`; the piece's buffer goes back to the pool.
 pub fn append(out: &mut Vec<u8>, piece: Vec<u8>) {
     out.extend_from_slice(&piece);
@@ -264,8 +271,11 @@ mod tests {
     }
 
     #[test]
-    fn what_the_pool_lets_go_of_is_freed_without_waiting_for_more() {
-        keep(Vec::with_capacity(MIN_POOLED), |_, buffer| vec![buffer]);
+    fn what_is_not_for_reuse_is_freed_without_waiting_for_more() {
+        let buffer = Vec::with_capacity(MIN_POOLED);
+        let ptr = buffer.as_ptr();
+        free(buffer);
+        assert!(!pool().buffers.iter().any(|b| b.as_ptr() == ptr), "kept for reuse");
         // Other tests share the pool; whatever they leave to free goes the same way.
         let deadline = Instant::now() + Duration::from_secs(10);
         while !pool().to_free.is_empty() {

@@ -1,5 +1,6 @@
-//! Output handed to JS without a copy, as napi's `Buffer` does, except that its memory goes
-//! back to the core's pool (`crate::pool`) once V8 has collected it.
+//! Output handed to JS without a copy, as napi's `Buffer` does, except that its memory comes
+//! back to the core once V8 has collected it: to the pool (`crate::pool`) for the next steps'
+//! output, or to be freed.
 
 use std::ffi::c_void;
 use std::ptr;
@@ -7,12 +8,33 @@ use std::ptr;
 use napi::bindgen_prelude::{ToNapiValue, TypeName};
 use napi::{sys, ValueType};
 
-pub struct PooledBuffer(Vec<u8>);
+/// What becomes of an output Buffer's memory once V8 has collected it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Recycle {
+    /// Back to the pool. Import output comes at a GB/s, where fresh pages cost more than
+    /// inflating into them.
+    Pool,
+    /// Freed (by the pool's thread). Export output: its sources' own garbage brings V8's
+    /// collections often, and what the pool held for the export between two of them was 10-14
+    /// MiB of a 2 GiB export's peak, while fresh buffers made it no slower.
+    Free,
+}
 
-/// `data` as the core handed it out (see `crate::pool::fit`): the whole allocation goes to JS.
-impl From<Vec<u8>> for PooledBuffer {
+pub struct OutputBuffer {
+    data: Vec<u8>,
+    recycle: Recycle,
+}
+
+impl OutputBuffer {
+    /// `data` as the core handed it out (see `crate::pool::fit`): the whole allocation goes to JS.
+    pub fn new(data: Vec<u8>, recycle: Recycle) -> Self {
+        OutputBuffer { data, recycle }
+    }
+}
+
+impl From<Vec<u8>> for OutputBuffer {
     fn from(data: Vec<u8>) -> Self {
-        PooledBuffer(data)
+        OutputBuffer::new(data, Recycle::Pool)
     }
 }
 
@@ -22,10 +44,17 @@ unsafe extern "C" fn give_back(_env: sys::napi_env, _data: *mut c_void, hint: *m
     crate::pool::returned(*data);
 }
 
-impl ToNapiValue for PooledBuffer {
+unsafe extern "C" fn free(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: as in `give_back`.
+    let data = unsafe { Box::from_raw(hint.cast::<Vec<u8>>()) };
+    crate::pool::free(*data);
+}
+
+impl ToNapiValue for OutputBuffer {
     unsafe fn to_napi_value(env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
         let mut result = ptr::null_mut();
-        let data = value.0;
+        let finalize = if value.recycle == Recycle::Pool { give_back } else { free };
+        let data = value.data;
         let len = data.len();
         // SAFETY: plain napi calls on the JS thread; an external buffer's bytes stay alive in
         // the box until its finalizer runs, and only a copy is made when external buffers are
@@ -36,7 +65,7 @@ impl ToNapiValue for PooledBuffer {
             } else {
                 let boxed = Box::into_raw(Box::new(data));
                 let bytes = (*boxed).as_mut_ptr().cast::<c_void>();
-                let status = sys::napi_create_external_buffer(env, len, bytes, Some(give_back), boxed.cast(), &mut result);
+                let status = sys::napi_create_external_buffer(env, len, bytes, Some(finalize), boxed.cast(), &mut result);
                 if status == sys::Status::napi_no_external_buffers_allowed {
                     let data = Box::from_raw(boxed);
                     sys::napi_create_buffer_copy(env, len, data.as_ptr().cast(), ptr::null_mut(), &mut result)
@@ -72,7 +101,7 @@ unsafe fn give_v8_its_young_collection_point(env: sys::napi_env) {
     unsafe { sys::napi_create_arraybuffer(env, 1, &mut data, &mut array_buffer) };
 }
 
-impl TypeName for PooledBuffer {
+impl TypeName for OutputBuffer {
     fn type_name() -> &'static str {
         "Buffer"
     }

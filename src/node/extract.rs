@@ -6,7 +6,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::Env;
 use napi_derive::napi;
 
-use super::buffer::PooledBuffer;
+use super::buffer::OutputBuffer;
 use super::job::{invalid_argument, step, Deliver, Job, Shared};
 use super::pack::JsHeader;
 use crate::extract::{Extractor, GzipMode};
@@ -20,7 +20,7 @@ pub struct ExtractEvent {
     pub kind: String,
     pub header: Option<JsHeader>,
     #[napi(ts_type = "Buffer")]
-    pub data: Option<PooledBuffer>,
+    pub data: Option<OutputBuffer>,
 }
 
 impl Deliver for Vec<Event> {

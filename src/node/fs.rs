@@ -8,7 +8,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use super::buffer::PooledBuffer;
+use super::buffer::OutputBuffer;
 use super::job::{caught, step, to_napi, Core, Deliver, Job, Shared};
 use crate::error::{Error, Result};
 use crate::folder::{read_batch, FolderFile};
@@ -134,7 +134,7 @@ pub struct JsFolderFile {
     pub size: f64,
     pub mtime_ms: f64,
     #[napi(ts_type = "Buffer")]
-    pub data: Option<PooledBuffer>,
+    pub data: Option<OutputBuffer>,
     pub error: Option<String>,
 }
 
@@ -160,7 +160,7 @@ impl Task for ReadFolderFiles {
                 Ok(f) => JsFolderFile {
                     size: f.size as f64,
                     mtime_ms: f.mtime.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-                    data: f.data.map(PooledBuffer::from),
+                    data: f.data.map(OutputBuffer::from),
                     error: None,
                 },
                 Err(e) => JsFolderFile { size: 0.0, mtime_ms: 0.0, data: None, error: Some(to_napi(e).reason) },

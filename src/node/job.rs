@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
 use napi::{Env, Task};
 
-use super::buffer::PooledBuffer;
+use super::buffer::OutputBuffer;
 use crate::error::Error;
 
 /// Native errors travel to JS as JSON in the message; index.js turns them into `Error`s
@@ -108,10 +108,10 @@ pub trait Deliver: Send + 'static {
     fn deliver(self, env: Env) -> napi::Result<Self::Js>;
 }
 
-impl Deliver for Vec<u8> {
-    type Js = PooledBuffer;
-    fn deliver(self, _env: Env) -> napi::Result<PooledBuffer> {
-        Ok(self.into())
+impl Deliver for OutputBuffer {
+    type Js = OutputBuffer;
+    fn deliver(self, _env: Env) -> napi::Result<OutputBuffer> {
+        Ok(self)
     }
 }
 

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use super::buffer::PooledBuffer;
+use super::buffer::{OutputBuffer, Recycle};
 use super::job::{caught, to_napi};
 use super::transform::NativeKeyCache;
 use crate::envelope::{Decryptor, Encryptor, KeyCache};
@@ -23,7 +23,7 @@ pub struct OneShot {
 
 impl Task for OneShot {
     type Output = Vec<u8>;
-    type JsValue = PooledBuffer;
+    type JsValue = OutputBuffer;
 
     fn compute(&mut self) -> napi::Result<Vec<u8>> {
         let run = || match (self.encrypt, &self.shared) {
@@ -37,8 +37,8 @@ impl Task for OneShot {
         caught(run).map_err(to_napi)
     }
 
-    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<PooledBuffer> {
-        Ok(output.into())
+    fn resolve(&mut self, _env: Env, output: Vec<u8>) -> napi::Result<OutputBuffer> {
+        Ok(OutputBuffer::new(output, if self.encrypt.is_some() { Recycle::Free } else { Recycle::Pool }))
     }
 }
 
@@ -67,15 +67,15 @@ pub struct DecryptSmall {
 
 impl Task for DecryptSmall {
     type Output = Option<Vec<u8>>;
-    type JsValue = Option<PooledBuffer>;
+    type JsValue = Option<OutputBuffer>;
 
     fn compute(&mut self) -> napi::Result<Option<Vec<u8>>> {
         let run = || Pump::new(Decryptor::with_cache(&self.password, self.cache.clone())).run_up_to(&self.input, self.max);
         caught(run).map_err(to_napi)
     }
 
-    fn resolve(&mut self, _env: Env, output: Option<Vec<u8>>) -> napi::Result<Option<PooledBuffer>> {
-        Ok(output.map(PooledBuffer::from))
+    fn resolve(&mut self, _env: Env, output: Option<Vec<u8>>) -> napi::Result<Option<OutputBuffer>> {
+        Ok(output.map(OutputBuffer::from))
     }
 }
 

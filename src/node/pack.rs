@@ -6,6 +6,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
+use super::buffer::{OutputBuffer, Recycle};
 use super::job::{invalid_argument, step, to_napi, Job, Shared};
 use crate::pack::{PackOptions, Packer};
 use crate::tar::{type_from_name, type_name, Header};
@@ -97,7 +98,11 @@ pub struct PackConfig {
     pub password: Option<String>,
 }
 
-type Step = AsyncTask<Job<Packer, Vec<u8>>>;
+type Step = AsyncTask<Job<Packer, OutputBuffer>>;
+
+fn exported(data: Vec<u8>) -> OutputBuffer {
+    OutputBuffer::new(data, Recycle::Free)
+}
 
 #[napi]
 pub struct NativePack {
@@ -121,7 +126,7 @@ impl NativePack {
     #[napi]
     pub fn begin(&self, header: JsHeader, known_size: bool) -> napi::Result<Step> {
         let header = header.into_core()?;
-        Ok(step(&self.shared, move |p| p.begin(header, known_size)))
+        Ok(step(&self.shared, move |p| p.begin(header, known_size).map(exported)))
     }
 
     /// Writes whole entries, each header with its data, in one call: small files cost a native
@@ -144,30 +149,30 @@ impl NativePack {
                 };
                 whole().map_err(|e| e.entry_name(&name))?;
             }
-            Ok(out)
+            Ok(exported(out))
         }))
     }
 
     /// Writes the next chunks of the current entry, in one call.
     #[napi]
     pub fn write(&self, chunks: Vec<Buffer>) -> Step {
-        step(&self.shared, move |p| p.write_pieces(&chunks))
+        step(&self.shared, move |p| p.write_pieces(&chunks).map(exported))
     }
 
     /// Ends the current entry (a staged entry then drains through `pull`).
     #[napi]
     pub fn end(&self) -> Step {
-        step(&self.shared, |p| p.end())
+        step(&self.shared, |p| p.end().map(exported))
     }
 
     #[napi]
     pub fn pull(&self) -> Step {
-        step(&self.shared, |p| p.step())
+        step(&self.shared, |p| p.step().map(exported))
     }
 
     #[napi]
     pub fn finalize(&self) -> Step {
-        step(&self.shared, |p| p.finalize())
+        step(&self.shared, |p| p.finalize().map(exported))
     }
 
     #[napi]

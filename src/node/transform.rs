@@ -5,6 +5,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
+use super::buffer::{OutputBuffer, Recycle};
 use super::job::{step, to_napi, Job, Shared};
 use crate::envelope::{Decryptor, Encryptor, KeyCache, SharedKey};
 use crate::error::Result;
@@ -67,11 +68,13 @@ impl NativeKeyCache {
 }
 
 type Core = Pump<ByteTransform>;
-type Step = AsyncTask<Job<Core, Vec<u8>>>;
+type Step = AsyncTask<Job<Core, OutputBuffer>>;
 
 #[napi]
 pub struct NativeTransform {
     shared: Arc<Shared<Core>>,
+    /// Pool for what gunzip and decrypt give, free for what gzip and encrypt give.
+    recycle: Recycle,
 }
 
 fn level(level: Option<u32>) -> u32 {
@@ -81,7 +84,16 @@ fn level(level: Option<u32>) -> u32 {
 #[napi]
 impl NativeTransform {
     fn wrap(t: ByteTransform) -> Self {
-        NativeTransform { shared: Shared::new(Pump::new(t)) }
+        let recycle = match t {
+            ByteTransform::Gunzip(_) | ByteTransform::Decrypt(_) => Recycle::Pool,
+            ByteTransform::Gzip(_) | ByteTransform::Encrypt(_) => Recycle::Free,
+        };
+        NativeTransform { shared: Shared::new(Pump::new(t)), recycle }
+    }
+
+    fn output(&self) -> impl Fn(Vec<u8>) -> OutputBuffer + Send + 'static {
+        let recycle = self.recycle;
+        move |data| OutputBuffer::new(data, recycle)
     }
 
     #[napi(factory)]
@@ -120,19 +132,22 @@ impl NativeTransform {
     /// Queues a chunk and runs one bounded step.
     #[napi]
     pub fn push(&self, chunk: Buffer) -> Step {
-        step(&self.shared, move |core| core.push(&chunk))
+        let output = self.output();
+        step(&self.shared, move |core| core.push(&chunk).map(output))
     }
 
     /// Ends the input and runs one bounded step.
     #[napi]
     pub fn end(&self) -> Step {
-        step(&self.shared, |core| core.end())
+        let output = self.output();
+        step(&self.shared, move |core| core.end().map(output))
     }
 
     /// Runs one more bounded step; call while `hasMore()`.
     #[napi]
     pub fn pull(&self) -> Step {
-        step(&self.shared, |core| core.step())
+        let output = self.output();
+        step(&self.shared, move |core| core.step().map(output))
     }
 
     #[napi]
