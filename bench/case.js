@@ -16,6 +16,7 @@ const lib = require('..')
 const zlib = () => require('node:zlib')
 const crypto = () => require('node:crypto')
 const tarStream = () => require('tar-stream')
+const nodeTar = () => require('tar')
 
 const [, , name, impl, corpus, work] = process.argv
 const PASSWORD = 'benchmark password'
@@ -25,6 +26,14 @@ function sink() {
   const w = new Writable({ write: (c, e, cb) => ((n += c.length), cb()) })
   w.bytes = () => n
   return w
+}
+
+// Whole-archive encryption in JS: salt and IV first, then AES-CTR over the gzip stream.
+function archiveCipher(out) {
+  const salt = crypto().randomBytes(16)
+  const iv = crypto().randomBytes(16)
+  out.write(Buffer.concat([salt, iv]))
+  return crypto().createCipheriv('aes-256-ctr', crypto().pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512'), iv)
 }
 
 function jsEncrypt(plain) {
@@ -55,21 +64,59 @@ async function jsExport(out, encrypted, wrap = []) {
   await done
 }
 
+// The same with node-tar, which reads the files itself and takes no entry of unknown size:
+// per-file envelopes are written to a temporary folder first, as the backend did.
+async function nodeTarExport(out, encrypted, wrap = []) {
+  const names = require('./corpus').listFiles(corpus)
+  let cwd = corpus
+  let entries = names
+  if (encrypted) {
+    cwd = fs.mkdtempSync(path.join(work, 'node-tar-'))
+    entries = names.map((n) => {
+      const target = path.join(cwd, n.startsWith('attachments/') ? n : `${n}.enc`)
+      fs.mkdirSync(path.dirname(target), { recursive: true })
+      if (n.startsWith('attachments/')) fs.linkSync(path.join(corpus, n), target)
+      else fs.writeFileSync(target, jsEncrypt(fs.readFileSync(path.join(corpus, n))))
+      return path.relative(cwd, target)
+    })
+  }
+  try {
+    await pipeline(nodeTar().c({ gzip: { level: 6 }, cwd, portable: true }, entries), ...wrap, out)
+  } finally {
+    if (cwd !== corpus) fs.rmSync(cwd, { recursive: true, force: true })
+  }
+}
+
+function decryptEnvelope(b) {
+  const key = crypto().pbkdf2Sync(PASSWORD, b.subarray(0, 16), 10000, 32, 'sha512')
+  const d = crypto().createDecipheriv('aes-256-ctr', key, b.subarray(16, 32))
+  return zlib().gunzipSync(Buffer.concat([d.update(b.subarray(32)), d.final()]))
+}
+
+// Every entry's bytes reach JS; an envelope is gathered and opened, the rest is dropped as it
+// comes, as the streamed import does.
+function consumeEntry(name, stream, done = () => {}) {
+  if (!name.endsWith('.enc')) {
+    stream.on('data', () => {})
+    stream.on('end', done)
+    return
+  }
+  const chunks = []
+  stream.on('data', (c) => chunks.push(c))
+  stream.on('end', () => {
+    decryptEnvelope(Buffer.concat(chunks))
+    done()
+  })
+}
+
+async function nodeTarImport(input) {
+  const onReadEntry = (entry) => consumeEntry(entry.path, entry)
+  await pipeline(fs.createReadStream(input), new (nodeTar().Parser)({ onReadEntry }))
+}
+
 async function jsImport(input) {
   const extract = tarStream().extract()
-  extract.on('entry', (header, stream, next) => {
-    const chunks = []
-    stream.on('data', (c) => chunks.push(c))
-    stream.on('end', () => {
-      if (header.name.endsWith('.enc')) {
-        const b = Buffer.concat(chunks)
-        const key = crypto().pbkdf2Sync(PASSWORD, b.subarray(0, 16), 10000, 32, 'sha512')
-        const d = crypto().createDecipheriv('aes-256-ctr', key, b.subarray(16, 32))
-        zlib().gunzipSync(Buffer.concat([d.update(b.subarray(32)), d.final()]))
-      }
-      next()
-    })
-  })
+  extract.on('entry', (header, stream, next) => consumeEntry(header.name, stream, next))
   await pipeline(fs.createReadStream(input), zlib().createGunzip(), extract)
 }
 
@@ -130,25 +177,54 @@ function* largeFiles() {
   for (let i = 0; i < LARGE_FILES; i++) yield { name: `attachments/${i}.jpg`, size: LARGE_FILE, stream: () => generatedFile(i, LARGE_FILE) }
 }
 
+// The JavaScript pipeline on the 2 GiB app: tar-stream needs each entry's size up front, so the
+// dump is staged to a temporary file first, as the backend did.
+async function jsLargeExport(out) {
+  const staged = path.join(work, 'js-dump.staged')
+  try {
+    await pipeline(generatedDump(LARGE_DUMP), fs.createWriteStream(staged))
+    const pack = tarStream().pack()
+    const done = pipeline(pack, zlib().createGzip({ level: 6 }), out)
+    const add = (name, size, stream) => pipeline(stream, pack.entry({ name, size }))
+    await add('db.txt', fs.statSync(staged).size, fs.createReadStream(staged))
+    for (const file of largeFiles()) await add(file.name, file.size, file.stream())
+    pack.finalize()
+    await done
+  } finally {
+    fs.rmSync(staged, { force: true })
+  }
+}
+
 function archivePath(kind) {
   return path.join(work, `${kind}.archive`)
 }
 
 const cases = {
-  'export plain': { ours: (out) => pipeline(lib.exportDirectory(corpus), out), js: (out) => jsExport(out, false) },
-  'export per-file': { ours: (out) => pipeline(lib.exportDirectory(corpus, { password: PASSWORD }), out), js: (out) => jsExport(out, true) },
+  'export plain': {
+    ours: (out) => pipeline(lib.exportDirectory(corpus), out),
+    js: (out) => jsExport(out, false),
+    'node-tar': (out) => nodeTarExport(out, false),
+  },
+  'export per-file': {
+    ours: (out) => pipeline(lib.exportDirectory(corpus, { password: PASSWORD }), out),
+    js: (out) => jsExport(out, true),
+    'node-tar': (out) => nodeTarExport(out, true),
+  },
   'export archive-encrypted': {
     ours: (out) => pipeline(lib.exportDirectory(corpus, { password: PASSWORD, encryption: 'archive' }), out),
-    js: (out) => {
-      const salt = crypto().randomBytes(16)
-      const iv = crypto().randomBytes(16)
-      const key = crypto().pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512')
-      out.write(Buffer.concat([salt, iv]))
-      return jsExport(out, false, [crypto().createCipheriv('aes-256-ctr', key, iv)])
-    },
+    js: (out) => jsExport(out, false, [archiveCipher(out)]),
+    'node-tar': (out) => nodeTarExport(out, false, [archiveCipher(out)]),
   },
-  'import plain': { ours: () => ourImport(archivePath('plain')), js: () => jsImport(archivePath('plain')) },
-  'import per-file': { ours: () => ourImport(archivePath('per-file')), js: () => jsImport(archivePath('per-file')) },
+  'import plain': {
+    ours: () => ourImport(archivePath('plain')),
+    js: () => jsImport(archivePath('plain')),
+    'node-tar': () => nodeTarImport(archivePath('plain')),
+  },
+  'import per-file': {
+    ours: () => ourImport(archivePath('per-file')),
+    js: () => jsImport(archivePath('per-file')),
+    'node-tar': () => nodeTarImport(archivePath('per-file')),
+  },
   'gzip alone': {
     ours: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), lib.createGzip(), out),
     js: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), zlib().createGzip({ level: 6 }), out),
@@ -159,8 +235,8 @@ const cases = {
     js: (out) => pipeline(fs.createReadStream(archivePath('plain')), zlib().createGunzip(), out),
   },
   // Peak memory on a 2 GiB app (npm run bench -- --large).
-  'export 2 GiB': { ours: (out) => pipeline(lib.createAppExport({ db: generatedDump(LARGE_DUMP), files: largeFiles() }), out) },
-  'import 2 GiB': { ours: () => ourImport(archivePath('large')) },
+  'export 2 GiB': { ours: (out) => pipeline(lib.createAppExport({ db: generatedDump(LARGE_DUMP), files: largeFiles() }), out), js: jsLargeExport },
+  'import 2 GiB': { ours: () => ourImport(archivePath('large')), js: () => jsImport(archivePath('large')) },
   // The 2 GiB app's sources alone, drained: the memory their own garbage Buffers take.
   'sources 2 GiB': {
     ours: async (out) => {
@@ -171,13 +247,7 @@ const cases = {
   },
   'envelope alone': {
     ours: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), lib.createEncryptStream(PASSWORD), out),
-    js: (out) => {
-      const salt = crypto().randomBytes(16)
-      const iv = crypto().randomBytes(16)
-      const key = crypto().pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512')
-      out.write(Buffer.concat([salt, iv]))
-      return pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), zlib().createGzip({ level: 6 }), crypto().createCipheriv('aes-256-ctr', key, iv), out)
-    },
+    js: (out) => pipeline(fs.createReadStream(path.join(corpus, 'db.txt')), zlib().createGzip({ level: 6 }), archiveCipher(out), out),
   },
 }
 
