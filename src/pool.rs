@@ -13,7 +13,7 @@ pub const MIN_POOLED: usize = 512 * 1024;
 const MAX_POOLED: usize = 4 << 20;
 /// What the pool may hold in all, resident. V8 frees external buffers in batches after each
 /// collection; this carries an import from one batch to the next. Measured on a 2 GiB import:
-/// 1.9 s with 32 MiB, 2.7 s with 16. An export's output is not returned here (`free`).
+/// 1.9 s with 32 MiB, 2.7 s with 16. Compressed output (an export's) is not returned here (`free`).
 const POOL_BYTES: usize = 32 << 20;
 /// How long the pool keeps buffers nobody asks for: a server done with its exports gives the
 /// memory back, where V8 may not collect anything for a long while.

@@ -91,11 +91,6 @@ impl NativeTransform {
         NativeTransform { shared: Shared::new(Pump::new(t)), recycle }
     }
 
-    fn output(&self) -> impl Fn(Vec<u8>) -> OutputBuffer + Send + 'static {
-        let recycle = self.recycle;
-        move |data| OutputBuffer::new(data, recycle)
-    }
-
     #[napi(factory)]
     pub fn gzip(level_: Option<u32>) -> napi::Result<Self> {
         Ok(Self::wrap(ByteTransform::Gzip(GzipEncoder::new(level(level_)).map_err(to_napi)?)))
@@ -132,21 +127,21 @@ impl NativeTransform {
     /// Queues a chunk and runs one bounded step.
     #[napi]
     pub fn push(&self, chunk: Buffer) -> Step {
-        let output = self.output();
+        let output = self.recycle.buffer();
         step(&self.shared, move |core| core.push(&chunk).map(output))
     }
 
     /// Ends the input and runs one bounded step.
     #[napi]
     pub fn end(&self) -> Step {
-        let output = self.output();
+        let output = self.recycle.buffer();
         step(&self.shared, move |core| core.end().map(output))
     }
 
     /// Runs one more bounded step; call while `hasMore()`.
     #[napi]
     pub fn pull(&self) -> Step {
-        let output = self.output();
+        let output = self.recycle.buffer();
         step(&self.shared, move |core| core.step().map(output))
     }
 
