@@ -17,15 +17,8 @@ pub enum Recycle {
     /// Freed (by the pool's thread): compressed output (a gzip pack, gzip, encrypt). An export's
     /// sources bring V8's collections often with their own garbage, and what the pool held for
     /// it between two of them was 10-14 MiB of a 2 GiB export's peak. Fresh buffers made that
-    /// export no slower; a gzip pack of incompressible files alone runs 20% slower.
+    /// export up to 6% slower, and a gzip pack of incompressible files alone 20% slower.
     Free,
-}
-
-impl Recycle {
-    /// What makes a step's output into a Buffer recycled this way.
-    pub fn buffer(self) -> impl Fn(Vec<u8>) -> OutputBuffer + Send + 'static {
-        move |data| OutputBuffer::new(data, self)
-    }
 }
 
 pub struct OutputBuffer {

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
-use napi::Env;
 use napi_derive::napi;
 
-use super::buffer::OutputBuffer;
+use super::buffer::{OutputBuffer, Recycle};
 use super::job::{invalid_argument, step, Deliver, Job, Shared};
 use super::pack::JsHeader;
 use crate::extract::{Extractor, GzipMode};
@@ -25,16 +24,15 @@ pub struct ExtractEvent {
 
 impl Deliver for Vec<Event> {
     type Js = Vec<ExtractEvent>;
-    fn deliver(self, _env: Env) -> napi::Result<Vec<ExtractEvent>> {
-        Ok(self
-            .into_iter()
+    fn deliver(self, recycle: Recycle) -> Vec<ExtractEvent> {
+        self.into_iter()
             .map(|event| match event {
                 Event::Header(h) => ExtractEvent { kind: "header".into(), header: Some(JsHeader::from_core(h)), data: None },
-                Event::Data(d) => ExtractEvent { kind: "data".into(), header: None, data: Some(d.into()) },
+                Event::Data(d) => ExtractEvent { kind: "data".into(), header: None, data: Some(OutputBuffer::new(d, recycle)) },
                 Event::EntryEnd => ExtractEvent { kind: "end-entry".into(), header: None, data: None },
                 Event::End => ExtractEvent { kind: "end".into(), header: None, data: None },
             })
-            .collect())
+            .collect()
     }
 }
 

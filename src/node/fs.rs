@@ -8,7 +8,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use super::buffer::OutputBuffer;
+use super::buffer::{OutputBuffer, Recycle};
 use super::job::{caught, step, to_napi, Core, Deliver, Job, Shared};
 use crate::error::{Error, Result};
 use crate::folder::{read_batch, FolderFile};
@@ -75,9 +75,7 @@ impl TargetFile {
 
 impl Deliver for () {
     type Js = ();
-    fn deliver(self, _env: Env) -> napi::Result<()> {
-        Ok(())
-    }
+    fn deliver(self, _recycle: Recycle) {}
 }
 
 type Step = AsyncTask<Job<TargetFile, ()>>;

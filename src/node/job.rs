@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
 use napi::{Env, Task};
 
-use super::buffer::OutputBuffer;
+use super::buffer::{OutputBuffer, Recycle};
 use crate::error::Error;
 
 /// Native errors travel to JS as JSON in the message; index.js turns them into `Error`s
@@ -49,11 +49,19 @@ pub struct Shared<T> {
     core: Mutex<Option<T>>,
     aborted: AtomicBool,
     has_more: AtomicBool,
+    /// What becomes of the output Buffers' memory.
+    recycle: Recycle,
 }
 
 impl<T: Core> Shared<T> {
+    /// A pipeline whose output goes back to the pool once collected.
     pub fn new(core: T) -> Arc<Self> {
-        Arc::new(Shared { core: Mutex::new(Some(core)), aborted: AtomicBool::new(false), has_more: AtomicBool::new(false) })
+        Self::with_recycle(core, Recycle::Pool)
+    }
+
+    pub fn with_recycle(core: T, recycle: Recycle) -> Arc<Self> {
+        let (aborted, has_more) = (AtomicBool::new(false), AtomicBool::new(false));
+        Arc::new(Shared { core: Mutex::new(Some(core)), aborted, has_more, recycle })
     }
 
     /// Stops the pipeline: the running step (if any) finishes and is discarded, the core
@@ -102,16 +110,16 @@ pub fn caught<R>(work: impl FnOnce() -> crate::error::Result<R>) -> crate::error
     })
 }
 
-/// What a step hands back to JS.
+/// What a step hands back to JS; output bytes become Buffers recycled as `recycle` says.
 pub trait Deliver: Send + 'static {
     type Js: ToNapiValue + TypeName;
-    fn deliver(self, env: Env) -> napi::Result<Self::Js>;
+    fn deliver(self, recycle: Recycle) -> Self::Js;
 }
 
-impl Deliver for OutputBuffer {
+impl Deliver for Vec<u8> {
     type Js = OutputBuffer;
-    fn deliver(self, _env: Env) -> napi::Result<OutputBuffer> {
-        Ok(self)
+    fn deliver(self, recycle: Recycle) -> OutputBuffer {
+        OutputBuffer::new(self, recycle)
     }
 }
 
@@ -140,7 +148,7 @@ impl<T: Core, R: Deliver> Task for Job<T, R> {
         self.shared.run(work).map_err(to_napi)
     }
 
-    fn resolve(&mut self, env: Env, output: R) -> napi::Result<R::Js> {
-        output.deliver(env)
+    fn resolve(&mut self, _env: Env, output: R) -> napi::Result<R::Js> {
+        Ok(output.deliver(self.shared.recycle))
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
-use super::buffer::{OutputBuffer, Recycle};
+use super::buffer::Recycle;
 use super::job::{invalid_argument, step, to_napi, Job, Shared};
 use crate::pack::{PackOptions, Packer};
 use crate::tar::{type_from_name, type_name, Header};
@@ -98,14 +98,11 @@ pub struct PackConfig {
     pub password: Option<String>,
 }
 
-type Step = AsyncTask<Job<Packer, OutputBuffer>>;
+type Step = AsyncTask<Job<Packer, Vec<u8>>>;
 
 #[napi]
 pub struct NativePack {
     shared: Arc<Shared<Packer>>,
-    /// Free for a gzip pack's output; a plain tar's comes at memory speed, where fresh pages
-    /// made a pack 1.6x slower and no smaller.
-    recycle: Recycle,
 }
 
 #[napi]
@@ -118,16 +115,17 @@ impl NativePack {
             stage_dir: config.staging_dir.map(Into::into),
             password: config.password,
         };
+        // A plain tar's output comes at memory speed, where fresh pages made a pack 1.6x slower
+        // and no smaller: only a gzip pack's is freed.
         let recycle = if options.gzip.is_some() { Recycle::Free } else { Recycle::Pool };
-        Ok(NativePack { shared: Shared::new(Packer::new(options).map_err(to_napi)?), recycle })
+        Ok(NativePack { shared: Shared::with_recycle(Packer::new(options).map_err(to_napi)?, recycle) })
     }
 
     /// Starts an entry whose data follows through `write` (entries given whole go through `entries`).
     #[napi]
     pub fn begin(&self, header: JsHeader, known_size: bool) -> napi::Result<Step> {
         let header = header.into_core()?;
-        let output = self.recycle.buffer();
-        Ok(step(&self.shared, move |p| p.begin(header, known_size).map(output)))
+        Ok(step(&self.shared, move |p| p.begin(header, known_size)))
     }
 
     /// Writes whole entries, each header with its data, in one call: small files cost a native
@@ -138,7 +136,6 @@ impl NativePack {
             return Err(invalid_argument("entries() needs one data buffer per header"));
         }
         let headers = headers.into_iter().map(JsHeader::into_core).collect::<napi::Result<Vec<_>>>()?;
-        let output = self.recycle.buffer();
         Ok(step(&self.shared, move |p| {
             let mut out = Vec::new();
             for (header, data) in headers.into_iter().zip(&data) {
@@ -151,34 +148,30 @@ impl NativePack {
                 };
                 whole().map_err(|e| e.entry_name(&name))?;
             }
-            Ok(output(out))
+            Ok(out)
         }))
     }
 
     /// Writes the next chunks of the current entry, in one call.
     #[napi]
     pub fn write(&self, chunks: Vec<Buffer>) -> Step {
-        let output = self.recycle.buffer();
-        step(&self.shared, move |p| p.write_pieces(&chunks).map(output))
+        step(&self.shared, move |p| p.write_pieces(&chunks))
     }
 
     /// Ends the current entry (a staged entry then drains through `pull`).
     #[napi]
     pub fn end(&self) -> Step {
-        let output = self.recycle.buffer();
-        step(&self.shared, move |p| p.end().map(output))
+        step(&self.shared, |p| p.end())
     }
 
     #[napi]
     pub fn pull(&self) -> Step {
-        let output = self.recycle.buffer();
-        step(&self.shared, move |p| p.step().map(output))
+        step(&self.shared, |p| p.step())
     }
 
     #[napi]
     pub fn finalize(&self) -> Step {
-        let output = self.recycle.buffer();
-        step(&self.shared, move |p| p.finalize().map(output))
+        step(&self.shared, |p| p.finalize())
     }
 
     #[napi]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
-use super::buffer::{OutputBuffer, Recycle};
+use super::buffer::Recycle;
 use super::job::{step, to_napi, Job, Shared};
 use crate::envelope::{Decryptor, Encryptor, KeyCache, SharedKey};
 use crate::error::Result;
@@ -68,13 +68,11 @@ impl NativeKeyCache {
 }
 
 type Core = Pump<ByteTransform>;
-type Step = AsyncTask<Job<Core, OutputBuffer>>;
+type Step = AsyncTask<Job<Core, Vec<u8>>>;
 
 #[napi]
 pub struct NativeTransform {
     shared: Arc<Shared<Core>>,
-    /// Pool for what gunzip and decrypt give, free for what gzip and encrypt give.
-    recycle: Recycle,
 }
 
 fn level(level: Option<u32>) -> u32 {
@@ -88,7 +86,7 @@ impl NativeTransform {
             ByteTransform::Gunzip(_) | ByteTransform::Decrypt(_) => Recycle::Pool,
             ByteTransform::Gzip(_) | ByteTransform::Encrypt(_) => Recycle::Free,
         };
-        NativeTransform { shared: Shared::new(Pump::new(t)), recycle }
+        NativeTransform { shared: Shared::with_recycle(Pump::new(t), recycle) }
     }
 
     #[napi(factory)]
@@ -127,22 +125,19 @@ impl NativeTransform {
     /// Queues a chunk and runs one bounded step.
     #[napi]
     pub fn push(&self, chunk: Buffer) -> Step {
-        let output = self.recycle.buffer();
-        step(&self.shared, move |core| core.push(&chunk).map(output))
+        step(&self.shared, move |core| core.push(&chunk))
     }
 
     /// Ends the input and runs one bounded step.
     #[napi]
     pub fn end(&self) -> Step {
-        let output = self.recycle.buffer();
-        step(&self.shared, move |core| core.end().map(output))
+        step(&self.shared, |core| core.end())
     }
 
     /// Runs one more bounded step; call while `hasMore()`.
     #[napi]
     pub fn pull(&self) -> Step {
-        let output = self.recycle.buffer();
-        step(&self.shared, move |core| core.step().map(output))
+        step(&self.shared, |core| core.step())
     }
 
     #[napi]
