@@ -51,6 +51,22 @@ describe('createGzip', () => {
     }
   })
 
+  test.each([1, 6, 9])('level %i: many blocks of text and random bytes join into one member others read', async (level) => {
+    // Blocks deflated apart and joined, stored runs between deflated ones, pieces that
+    // do not align with blocks.
+    const random = require('node:crypto').randomBytes(700000)
+    const input = Buffer.concat([ndjson(1 << 20, level), random, sample(1500000, level), random.subarray(0, 100000), sample(3)])
+    const pieces = []
+    for (let i = 0; i < input.length; i += 99999) pieces.push(input.subarray(i, i + 99999))
+    const gz = await through(createGzip({ level }), pieces)
+    expect(gz.length).toBeLessThan(input.length)
+    expect(zlib.gunzipSync(gz).equals(input)).toBe(true)
+    expect(run('gzip', ['-dc'], { input: gz }).equals(input)).toBe(true)
+    expect(run('pigz', ['-dc'], { input: gz }).equals(input)).toBe(true)
+    // One member: the deflate stream between the 10-byte header and the trailer holds it all.
+    expect(zlib.inflateRawSync(gz.subarray(10, gz.length - 8)).equals(input)).toBe(true)
+  })
+
   test.each([0, 1, 9])('level %i compresses to one standard member', async (level) => {
     const input = sample(200000, level)
     const gz = await through(createGzip({ level }), [input])
