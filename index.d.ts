@@ -191,10 +191,13 @@ export interface ImportSummary {
 
 export interface AppImportOptions {
   password?: string
-  /** Receives the plaintext db.txt as a stream. */
-  onDb: (dump: Readable) => Promise<void>
-  /** Every other file, plaintext, `.enc` stripped from the name. `size` is undefined for large `.enc` entries; `mtime` is the entry's. */
-  onFile: (name: string, data: Readable, info: { size: number | undefined; mtime: Date }) => Promise<void>
+  /** Receives the plaintext db.txt as a stream; settles when done with it. */
+  onDb: (dump: Readable) => Promise<void> | void
+  /**
+   * Every other file, plaintext, `.enc` stripped from the name. `size` is undefined for large `.enc` entries; `mtime` is the entry's.
+   * Settles (or returns) when done with `data`: what is left unread is then drained. A throw or rejection fails the import.
+   */
+  onFile: (name: string, data: Readable, info: { size: number | undefined; mtime: Date }) => Promise<void> | void
   /** onFile calls in flight at once, default 4. */
   concurrency?: number
   signal?: AbortSignal

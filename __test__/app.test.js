@@ -265,6 +265,38 @@ describe('the backend messages', () => {
     expect(err.delivered).toEqual(expect.arrayContaining(['db.txt', small.files[0].name]))
   })
 
+  test('onFile may return nothing or throw synchronously, for small and streamed entries alike', async () => {
+    const bytes = await collect(createAppExport(exportOptions(small)))
+    const names = []
+    const summary = await importAppExport(bytes, {
+      onDb: (s) => collect(s),
+      onFile: (name, data) => {
+        names.push(name)
+        data.resume()
+      },
+    })
+    expect(names.sort()).toEqual(small.files.map((f) => f.name).sort())
+    expect(summary.files).toBe(small.files.length)
+
+    // Entries up to 1 MiB come whole, larger ones stream: a throw from either is the import's error.
+    const large = makeApp({ docs: 100, small: 2, attachments: 0 })
+    large.files.push({ name: 'attachments/large.bin', data: crypto.randomBytes(3 << 20) })
+    const largeBytes = await collect(createAppExport(exportOptions(large)))
+    for (const thrower of [small.files[0].name, 'attachments/large.bin']) {
+      const boom = new Error(`cannot store ${thrower}`)
+      const err = await rejection(
+        importAppExport(thrower === 'attachments/large.bin' ? largeBytes : bytes, {
+          onDb: (s) => collect(s),
+          onFile: (name, data) => {
+            if (name === thrower) throw boom
+            return collect(data)
+          },
+        }),
+      )
+      expect(err).toBe(boom)
+    }
+  })
+
   test('a name the importer would reject is refused at export', async () => {
     const options = exportOptions(small)
     options.files[0].name = '../escape.js'

@@ -115,6 +115,12 @@ function chain(from, to) {
   return to
 }
 
+// A callback's result as a promise: a plain return value resolves it, a synchronous throw
+// rejects it, as an async function's would.
+function settled(callback) {
+  return new Promise((resolve) => resolve(callback()))
+}
+
 async function drain(stream) {
   for await (const chunk of stream) void chunk
 }
@@ -281,7 +287,7 @@ async function importAppExport(source, options = {}) {
           const bytes = whole.head
           await waitForRoom(bytes.length)
           track(
-            onFile(plainName, Readable.from([bytes]), { size: bytes.length, mtime: header.mtime }).then(() => delivered.push(plainName)),
+            settled(() => onFile(plainName, Readable.from([bytes]), { size: bytes.length, mtime: header.mtime })).then(() => delivered.push(plainName)),
             bytes.length,
           )
           count(bytes.length)
@@ -295,7 +301,7 @@ async function importAppExport(source, options = {}) {
           large.on('data', (c) => (bytes += c.length))
           const ended = new Promise((resolve) => large.once('close', resolve))
           const info = { size: encrypted ? undefined : header.size, mtime: header.mtime }
-          const consumed = Promise.resolve(onFile(plainName, large, info)).then(async () => {
+          const consumed = settled(() => onFile(plainName, large, info)).then(async () => {
             await drain(large)
             delivered.push(plainName)
             count(bytes)
