@@ -28,20 +28,25 @@ function sink() {
   return w
 }
 
-// Whole-archive encryption in JS: salt and IV first, then AES-CTR over the gzip stream.
-function archiveCipher(out) {
+const deriveKey = (salt) => crypto().pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512')
+
+// The envelope's cipher in JS: AES-256-CTR keyed from a random salt, which goes first with the IV.
+function envelopeCipher() {
   const salt = crypto().randomBytes(16)
   const iv = crypto().randomBytes(16)
-  out.write(Buffer.concat([salt, iv]))
-  return crypto().createCipheriv('aes-256-ctr', crypto().pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512'), iv)
+  return { head: Buffer.concat([salt, iv]), cipher: crypto().createCipheriv('aes-256-ctr', deriveKey(salt), iv) }
+}
+
+// Whole-archive encryption: the salt and IV, then AES-CTR over the gzip stream.
+function archiveCipher(out) {
+  const { head, cipher } = envelopeCipher()
+  out.write(head)
+  return cipher
 }
 
 function jsEncrypt(plain) {
-  const salt = crypto().randomBytes(16)
-  const iv = crypto().randomBytes(16)
-  const key = crypto().pbkdf2Sync(PASSWORD, salt, 10000, 32, 'sha512')
-  const c = crypto().createCipheriv('aes-256-ctr', key, iv)
-  return Buffer.concat([salt, iv, c.update(zlib().gzipSync(plain)), c.final()])
+  const { head, cipher } = envelopeCipher()
+  return Buffer.concat([head, cipher.update(zlib().gzipSync(plain)), cipher.final()])
 }
 
 // The backend's JavaScript pipeline: tar-stream -> zlib level 6 (per-file envelopes buffered, as it did).
@@ -88,19 +93,19 @@ async function nodeTarExport(out, encrypted, wrap = []) {
 }
 
 function decryptEnvelope(b) {
-  const key = crypto().pbkdf2Sync(PASSWORD, b.subarray(0, 16), 10000, 32, 'sha512')
-  const d = crypto().createDecipheriv('aes-256-ctr', key, b.subarray(16, 32))
+  const d = crypto().createDecipheriv('aes-256-ctr', deriveKey(b.subarray(0, 16)), b.subarray(16, 32))
   return zlib().gunzipSync(Buffer.concat([d.update(b.subarray(32)), d.final()]))
+}
+
+function dropEntry(stream, done) {
+  stream.on('data', () => {})
+  stream.on('end', done)
 }
 
 // Every entry's bytes reach JS; an envelope is gathered and opened, the rest is dropped as it
 // comes, as the streamed import does.
 function consumeEntry(name, stream, done = () => {}) {
-  if (!name.endsWith('.enc')) {
-    stream.on('data', () => {})
-    stream.on('end', done)
-    return
-  }
+  if (!name.endsWith('.enc')) return dropEntry(stream, done)
   const chunks = []
   stream.on('data', (c) => chunks.push(c))
   stream.on('end', () => {
@@ -120,10 +125,10 @@ async function jsImport(input) {
   await pipeline(fs.createReadStream(input), zlib().createGunzip(), extract)
 }
 
-// Every entry is drained the way the JavaScript imports drain theirs ('data' events; an
-// async iterator per entry costs the JS thread more).
+// Every entry is dropped as the JavaScript imports drop theirs ('data' events; an async
+// iterator per entry costs the JS thread more).
 async function ourImport(input) {
-  const drain = (stream) => new Promise((resolve, reject) => consumeEntry('', stream.on('error', reject), resolve))
+  const drain = (stream) => new Promise((resolve, reject) => dropEntry(stream.on('error', reject), resolve))
   await lib.importAppExport(input, { password: PASSWORD, onDb: drain, onFile: (n, d) => drain(d) })
 }
 
