@@ -27,8 +27,8 @@ async function nativeOutcome(pieces, options) {
     limits: options.limits || {},
   })
   const names = []
-  const take = (events) => {
-    for (const e of events) if (e.kind === 'header') names.push(e.header.name)
+  const take = (batch) => {
+    for (const e of JSON.parse(batch.events)) if (e.kind === 'header') names.push(e.header.name)
   }
   try {
     for (const piece of pieces) {

@@ -204,6 +204,70 @@ describe('our pack -> other tools', () => {
   })
 })
 
+describe('many small entries', () => {
+  // Python writes 1500 entries: sizes from 0 up to past the 64 KiB under which pieces share
+  // one native Buffer, owners with and without ids and names, devices, links, PAX records.
+  const file = path.join(tmpdir('bn-small-'), 'small.tar.gz')
+  python(
+    `
+import io, random, sys, tarfile
+r = random.Random(5)
+with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as t:
+    for i in range(1500):
+        m = tarfile.TarInfo(f'files/{i:04d}-{"é" * (i % 3)}.json')
+        size = r.choice([0, 1, 511, 512, 513, 65535, 65536, 65537]) if i % 10 == 0 else r.randrange(0, 3000 if i % 7 else 70000)
+        m.size, m.mode, m.mtime = size, r.choice([0o644, 0o600, 0o755]), 1700000000 + i
+        m.uid, m.gid = (0, 0) if i % 2 else (r.randrange(1, 70000), r.randrange(1, 70000))
+        m.uname, m.gname = ('', '') if i % 3 else ('user%d' % i, 'group')
+        if i % 250 == 0: m.pax_headers = {'comment': f'entry {i}'}
+        if i % 100 == 1:
+            m.type, m.size, m.devmajor, m.devminor = tarfile.CHRTYPE, 0, 1, i % 256
+        if i % 100 == 2:
+            m.type, m.size, m.linkname = tarfile.SYMTYPE, 0, f'../target-{i}'
+        t.addfile(m, io.BytesIO(r.randbytes(m.size)))
+`,
+    file,
+  )
+
+  // Every entry as tar-stream reads it: its header's fields and its bytes.
+  async function tarStreamEntries(bytes) {
+    const entries = []
+    const ex = tarStream.extract()
+    ex.on('entry', (header, stream, next) => {
+      const chunks = []
+      stream.on('data', (c) => chunks.push(c))
+      stream.on('end', () => {
+        entries.push({ ...header, data: Buffer.concat(chunks) })
+        next()
+      })
+    })
+    await require('node:stream/promises').pipeline(fromChunks([zlib.gunzipSync(bytes)]), ex)
+    return entries
+  }
+
+  test('every header field and byte as tar-stream reads them, in every chunking', async () => {
+    const bytes = fs.readFileSync(file)
+    const fields = ['name', 'mode', 'uid', 'gid', 'size', 'mtime', 'type', 'linkname', 'uname', 'gname', 'devmajor', 'devminor']
+    const pick = (e) => Object.fromEntries([...fields.map((f) => [f, e[f]]), ['data', e.data.toString('hex')], ['pax', e.pax?.comment]])
+    const expected = (await tarStreamEntries(bytes)).map(pick)
+    expect(expected.length).toBe(1500)
+    expect(expected.filter((e) => e.size >= 64 * 1024).length).toBeGreaterThan(5)
+    for (const [how, chunks] of chunkings(bytes)) {
+      const entries = []
+      const ex = extract()
+      ex.on('entry', (header, stream, next) => {
+        collect(stream).then((data) => {
+          entries.push(pick({ ...header, data }))
+          next()
+        }, next)
+      })
+      await require('node:stream/promises').pipeline(fromChunks(chunks), ex)
+      expect([how, entries.length]).toEqual([how, expected.length])
+      entries.forEach((e, i) => expect([how, e]).toEqual([how, expected[i]]))
+    }
+  })
+})
+
 describe('sizes', () => {
   test('a declared size the data does not match is E_SIZE_MISMATCH, never a corrupt archive', async () => {
     for (const [declared, data] of [

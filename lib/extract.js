@@ -63,7 +63,7 @@ class Extract extends Writable {
     })
     this._pending = new Coalescer()
     this._entry = null
-    this._nextCalled = null
+    this._turn = null
     // The importer's: an entry of at most this many bytes comes whole, as `{ header, whole }`
     // once all its bytes are in, with no stream of its own (2000 small files of an app).
     this._wholeUpTo = options._wholeUpTo ?? -1
@@ -120,22 +120,26 @@ class Extract extends Writable {
   // next native call already inflates and parses, so both cores work. Delivery trails the
   // native side by at most one batch.
   async _run(call) {
-    let events = await call()
+    let batch = await call()
     for (;;) {
       await this._delivered
       if (this.destroyed) return
-      this._delivered = this._deliver(events)
+      this._delivered = this._deliver(batch)
       this._delivered.catch(() => {}) // awaited by the next call or by _final
       if (!this._native.hasMore()) return
-      events = await this._native.pull()
+      batch = await this._native.pull()
     }
   }
 
-  async _deliver(events) {
+  // `batch`: the events as JSON and the Buffers their data lies in (src/node/extract.rs).
+  async _deliver(batch) {
+    const events = JSON.parse(batch.events)
+    const buffers = batch.buffers
     let slice = performance.now()
     for (const event of events) {
       if (this.destroyed) return
-      await this._onEvent(event)
+      const waiting = this._onEvent(event, buffers)
+      if (waiting) await waiting
       // A batch of many small entries settles in microtasks alone; give the event loop a
       // turn every millisecond so timers and I/O are not kept waiting.
       if (performance.now() - slice > 1) {
@@ -145,28 +149,29 @@ class Extract extends Writable {
     }
   }
 
-  async _onEvent(event) {
+  // Returns a promise only when the event has to wait: for the consumer to read, or to call `next`.
+  _onEvent(event, buffers) {
     switch (event.kind) {
       case 'header': {
         const hdr = header.fromNative(event.header)
         if (hdr.size <= this._wholeUpTo) {
           this._whole = { header: hdr, chunks: [], length: 0 }
-          break
+          return null
         }
-        const entry = new EntryStream(hdr)
-        this._entry = entry
-        this._emitEntry(hdr, entry)
-        break
+        this._entry = new EntryStream(hdr)
+        this._emitEntry(hdr, this._entry)
+        return null
       }
       case 'data': {
+        const buffer = buffers[event.buffer]
+        const data = event.start === 0 && event.end === buffer.length ? buffer : buffer.subarray(event.start, event.end)
         if (this._whole) {
-          this._whole.chunks.push(event.data)
-          this._whole.length += event.data.length
-          break
+          this._whole.chunks.push(data)
+          this._whole.length += data.length
+          return null
         }
         const entry = this._entry
-        if (!entry.destroyed && !entry.push(event.data)) await entry._wait()
-        break
+        return !entry.destroyed && !entry.push(data) ? entry._wait() : null
       }
       case 'end-entry': {
         if (this._whole) {
@@ -176,23 +181,27 @@ class Extract extends Writable {
         } else {
           this._entry.push(null)
         }
-        await this._nextCalled
-        this._entry = null
-        break
+        const turn = this._turn
+        if (turn.done) {
+          this._entry = null
+          return null
+        }
+        return new Promise((resolve) => (turn.resolve = resolve)).then(() => (this._entry = null))
       }
     }
+    return null
   }
 
   _emitEntry(hdr, entry) {
-    let resolveNext
-    this._nextCalled = new Promise((resolve) => (resolveNext = resolve))
-    let called = false
+    // `done` once `next` is called; a promise is made only if the entry's end has to wait for it.
+    const turn = { done: false, resolve: null }
+    this._turn = turn
     const next = (err) => {
-      if (called) return
-      called = true
+      if (turn.done) return
+      turn.done = true
       if (err) this.destroy(err)
       if (entry.resume && !entry.readableEnded) entry.resume() // unread data is skipped, as in tar-stream
-      resolveNext()
+      if (turn.resolve) turn.resolve()
     }
     if (!this.emit('entry', hdr, entry, next)) next()
   }

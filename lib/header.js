@@ -41,21 +41,21 @@ function toNative(header) {
   }
 }
 
-// Native header -> the tar-stream shape.
+// A header as the extractor gives it (zero and empty fields left out) -> the tar-stream shape.
 function fromNative(h) {
   return {
     name: h.name,
     mode: h.mode,
-    uid: h.uid,
-    gid: h.gid,
+    uid: h.uid ?? 0,
+    gid: h.gid ?? 0,
     size: h.size,
     mtime: new Date(h.mtime * 1000),
     type: h.type ?? null,
     linkname: h.linkname ?? null,
-    uname: h.uname,
-    gname: h.gname,
-    devmajor: h.devmajor,
-    devminor: h.devminor,
+    uname: h.uname ?? '',
+    gname: h.gname ?? '',
+    devmajor: h.devmajor ?? 0,
+    devminor: h.devminor ?? 0,
     pax: h.pax ?? null,
   }
 }

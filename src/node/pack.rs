@@ -9,9 +9,9 @@ use napi_derive::napi;
 use super::buffer::Recycle;
 use super::job::{invalid_argument, step, to_napi, Job, Shared};
 use crate::pack::{PackOptions, Packer};
-use crate::tar::{type_from_name, type_name, Header};
+use crate::tar::{type_from_name, Header};
 
-/// A header as JS sees it; index.js turns `mtime` into a `Date` and fills defaults.
+/// A header as JS gives it to `NativePack` (`toNative` in lib/header.js).
 #[napi(object)]
 pub struct JsHeader {
     pub name: String,
@@ -66,25 +66,6 @@ impl JsHeader {
             devminor: self.devminor.unwrap_or(0),
             pax,
         })
-    }
-
-    pub fn from_core(h: Header) -> Self {
-        let pax = if h.pax.is_empty() { None } else { Some(h.pax.into_iter().collect()) };
-        JsHeader {
-            kind: type_name(h.typeflag).map(String::from),
-            name: h.name,
-            size: Some(h.size as f64),
-            mode: Some(h.mode),
-            uid: Some(h.uid as f64),
-            gid: Some(h.gid as f64),
-            mtime: Some(h.mtime as f64),
-            linkname: h.linkname,
-            uname: Some(h.uname),
-            gname: Some(h.gname),
-            devmajor: Some(h.devmajor),
-            devminor: Some(h.devminor),
-            pax,
-        }
     }
 }
 
