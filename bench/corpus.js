@@ -53,6 +53,25 @@ function generate(dir, scale = 1, extraDir) {
   return dir
 }
 
+// Many small files and a small dump: per-entry costs, where the main corpus is mostly bytes.
+// 20,000 JSON and JavaScript files of 200-2200 bytes (25 MB).
+function generateSmallFiles(dir, count = 20000) {
+  const marker = path.join(dir, `.complete-${count}`)
+  if (fs.existsSync(marker)) return dir
+  fs.rmSync(dir, { recursive: true, force: true })
+  const next = prng(7)
+  fs.mkdirSync(path.join(dir, 'files'), { recursive: true })
+  fs.writeFileSync(path.join(dir, 'db.txt'), JSON.stringify({ version: 1, db_type: 'couchdb', docs: [] }) + '\n')
+  for (let i = 0; i < count; i++) {
+    const size = 200 + Math.floor(next() * 2000)
+    const props = Array.from({ length: Math.ceil(size / 12) }, (_, j) => ({ [`k${j}`]: Math.floor(next() * 1e6) }))
+    const body = i % 2 ? JSON.stringify({ id: i, props }) : `export const f${i} = ${JSON.stringify(props)}\n`
+    fs.writeFileSync(path.join(dir, 'files', `f${i}.${i % 2 ? 'json' : 'js'}`), body.slice(0, size))
+  }
+  fs.writeFileSync(marker, '')
+  return dir
+}
+
 function listFiles(dir, prefix = '') {
   return fs.readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((e) => {
     const name = prefix ? `${prefix}/${e.name}` : e.name
@@ -61,4 +80,4 @@ function listFiles(dir, prefix = '') {
   })
 }
 
-module.exports = { generate, listFiles }
+module.exports = { generate, generateSmallFiles, listFiles }

@@ -11,7 +11,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { execFileSync, spawn } = require('node:child_process')
-const { generate, listFiles } = require('./corpus')
+const { generate, generateSmallFiles, listFiles } = require('./corpus')
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => {
@@ -54,11 +54,16 @@ if (large) {
 }
 
 const corpus = generate(path.join(out, `corpus-${scale}`), scale, extra)
-const corpusBytes = listFiles(corpus).reduce((n, f) => n + fs.statSync(path.join(corpus, f)).size, 0)
+const smallFiles = generateSmallFiles(path.join(out, 'corpus-small-files'))
+const smallWork = path.join(out, 'work-small-files')
+fs.mkdirSync(smallWork, { recursive: true })
+const bytesOf = (dir) => listFiles(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0)
+const corpusBytes = bytesOf(corpus)
+const smallFilesBytes = bytesOf(smallFiles)
 const dbBytes = fs.statSync(path.join(corpus, 'db.txt')).size
 
-function runCase(name, impl, env = {}, corpusDir = corpus) {
-  const line = execFileSync(process.execPath, [path.join(__dirname, 'case.js'), name, impl, corpusDir, work], {
+function runCase(name, impl, env = {}, corpusDir = corpus, workDir = work) {
+  const line = execFileSync(process.execPath, [path.join(__dirname, 'case.js'), name, impl, corpusDir, workDir], {
     env: { ...process.env, ...env },
     maxBuffer: 1 << 20,
   })
@@ -66,36 +71,40 @@ function runCase(name, impl, env = {}, corpusDir = corpus) {
 }
 
 // Import inputs: our exports, kept on disk.
-for (const kind of ['plain', 'per-file']) {
-  if (!fs.existsSync(path.join(work, `${kind}.archive`)) || process.env.BENCH_REBUILD) {
-    runCase(`export ${kind}`, 'ours', { BENCH_KEEP: path.join(work, `${kind}.archive`) })
+for (const [kind, dir, workDir] of [['plain', corpus, work], ['per-file', corpus, work], ['plain', smallFiles, smallWork]]) {
+  if (!fs.existsSync(path.join(workDir, `${kind}.archive`)) || process.env.BENCH_REBUILD) {
+    runCase(`export ${kind}`, 'ours', { BENCH_KEEP: path.join(workDir, `${kind}.archive`) }, dir, workDir)
   }
 }
 
 const inputBytes = { 'gzip alone': dbBytes, 'envelope alone': dbBytes, 'gunzip alone': corpusBytes + 1e6 }
+// [label, the case in case.js, implementations, input]; the small-files corpus runs the plain cases.
+const onSmallFiles = { corpus: smallFiles, work: smallWork, bytes: smallFilesBytes }
 const cases = [
-  ['export plain', ['ours', 'js', 'node-tar']],
-  ['export per-file', ['ours', 'js', 'node-tar']],
-  ['export archive-encrypted', ['ours', 'js', 'node-tar']],
-  ['import plain', ['ours', 'js', 'node-tar']],
-  ['import per-file', ['ours', 'js', 'node-tar']],
-  ['gzip alone', ['ours', 'js', 'pigz']],
-  ['gunzip alone', ['ours', 'js']],
-  ['envelope alone', ['ours', 'js']],
-].filter(([name]) => name.includes(only))
+  ['export plain', 'export plain', ['ours', 'js', 'node-tar']],
+  ['export per-file', 'export per-file', ['ours', 'js', 'node-tar']],
+  ['export archive-encrypted', 'export archive-encrypted', ['ours', 'js', 'node-tar']],
+  ['import plain', 'import plain', ['ours', 'js', 'node-tar']],
+  ['import per-file', 'import per-file', ['ours', 'js', 'node-tar']],
+  ['export 20,000 small files', 'export plain', ['ours', 'js', 'node-tar'], onSmallFiles],
+  ['import 20,000 small files', 'import plain', ['ours', 'js', 'node-tar'], onSmallFiles],
+  ['gzip alone', 'gzip alone', ['ours', 'js', 'pigz']],
+  ['gunzip alone', 'gunzip alone', ['ours', 'js']],
+  ['envelope alone', 'envelope alone', ['ours', 'js']],
+].filter(([label]) => label.includes(only))
 
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const results = []
-for (const [name, impls] of cases) {
+for (const [label, name, impls, input = {}] of cases) {
   const samples = Object.fromEntries(impls.map((i) => [i, []]))
-  for (let r = 0; r < runs; r++) for (const impl of impls) samples[impl].push(runCase(name, impl))
+  for (let r = 0; r < runs; r++) for (const impl of impls) samples[impl].push(runCase(name, impl, {}, input.corpus, input.work))
   for (const impl of impls) {
     const s = samples[impl]
     const seconds = median(s.map((x) => x.seconds))
     results.push({
-      case: name,
+      case: label,
       impl,
-      mbPerSec: (inputBytes[name] || corpusBytes) / 1e6 / seconds,
+      mbPerSec: (input.bytes || inputBytes[name] || corpusBytes) / 1e6 / seconds,
       seconds,
       cpuSeconds: median(s.map((x) => x.cpuSeconds)),
       peakRssMiB: Math.max(...s.map((x) => x.peakRssMiB)),
@@ -122,9 +131,9 @@ const header = ['case', 'impl', 'MB/s', 'CPU s', 'peak RSS MiB', 'ELD p99 ms', '
 const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
 const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
 const idle = idleNode()
-console.log(`corpus: ${(corpusBytes / 1e6).toFixed(0)} MB (db.txt ${(dbBytes / 1e6).toFixed(0)} MB), scale ${scale}, ${runs} runs each, medians\nmachine: ${machine}\n${idleLine(idle)}\n`)
+console.log(`corpus: ${(corpusBytes / 1e6).toFixed(0)} MB (db.txt ${(dbBytes / 1e6).toFixed(0)} MB), scale ${scale}; small files: ${(smallFilesBytes / 1e6).toFixed(0)} MB; ${runs} runs each, medians\nmachine: ${machine}\n${idleLine(idle)}\n`)
 console.log(table)
-fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({ machine, idle, scale, runs, corpusBytes, results }, null, 2))
+fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({ machine, idle, scale, runs, corpusBytes, smallFilesBytes, results }, null, 2))
 
 // Peak RSS of the 2 GiB cases above a Node process that loads nothing.
 function runLarge() {
