@@ -107,14 +107,6 @@ export declare function encryptBuffer(input: Buffer, password: string, level?: n
 /** One envelope of an export's small file, under its shared key: one call instead of a stream. */
 export declare function encryptBufferWithSharedKey(input: Buffer, sharedKey: Buffer, level?: number | undefined | null): Promise<unknown>
 
-export interface EntryRoute {
-  /** "skip", "plugin", "db" or "file". */
-  kind: string
-  /** The plaintext name, for "db" and "file". */
-  name?: string
-  encrypted: boolean
-}
-
 /**
  * One step's events as JS receives them. Their kinds and headers come as one JSON text: a
  * step of 700 small entries built as objects property by property through napi held the event
@@ -124,7 +116,7 @@ export interface EntryRoute {
  */
 export interface ExtractBatch {
   /**
-   * `[{ kind: "header", header }, { kind: "data", buffer, start, end }, { kind: "end-entry" }, { kind: "end" }, ...]`;
+   * `[{ kind: "header", header, route? }, { kind: "data", buffer, start, end }, { kind: "end-entry" }, { kind: "end" }, ...]`;
    * a header leaves out `uid`, `gid`, `uname`, `gname`, `devmajor` and `devminor` when zero or empty.
    */
   events: string
@@ -137,7 +129,7 @@ export interface ExtractConfig {
   /** "permissive" or "strict". */
   policy: string
   allowLinks?: boolean
-  /** The app layout: `x` and `x.enc` are duplicates. */
+  /** The app layout: `x` and `x.enc` are duplicates, and header events carry each entry's route. */
   appNames?: boolean
   /** Names equal after NFC and case folding collide (case-insensitive targets). */
   foldCase?: boolean
@@ -200,5 +192,3 @@ export interface PackConfig {
  * `wholeUpTo` bytes while `budget` bytes last (`crate::folder`).
  */
 export declare function readFolderFiles(dir: string, names: Array<string>, wholeUpTo: number, budget: number): Promise<Array<JsFolderFile>>
-
-export declare function routeEntry(name: string, directory: boolean): EntryRoute

@@ -851,4 +851,3 @@ module.exports.encryptBuffer = nativeBinding.encryptBuffer
 module.exports.encryptBufferWithSharedKey = nativeBinding.encryptBufferWithSharedKey
 module.exports.openTarget = nativeBinding.openTarget
 module.exports.readFolderFiles = nativeBinding.readFolderFiles
-module.exports.routeEntry = nativeBinding.routeEntry

@@ -259,7 +259,7 @@ async function importAppExport(source, options = {}) {
       for await (const entry of extract) {
         if (failure) throw failure
         const header = entry.header
-        const route = native.routeEntry(header.name, header.type === 'directory')
+        const route = entry.route // where the app layout sends it (src/node/app.rs)
         // Entries of up to SMALL_ENTRY bytes come whole (`entry.whole`), without a stream.
         if (route.kind === 'skip') {
           if (!entry.whole) await drain(entry)

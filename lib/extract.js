@@ -58,7 +58,7 @@ class Extract extends Writable {
       policy,
       allowLinks: !!options.allowLinks,
       foldCase: !!options.caseInsensitive,
-      appNames: !!options._appNames, // the importer's: `x` and `x.enc` are one file
+      appNames: !!options._appNames, // the importer's: `x` and `x.enc` are one file; entries carry their `route`
       limits: nativeLimits(options.limits),
     })
     this._pending = new Coalescer()
@@ -155,10 +155,11 @@ class Extract extends Writable {
       case 'header': {
         const hdr = header.fromNative(event.header)
         if (hdr.size <= this._wholeUpTo) {
-          this._whole = { header: hdr, chunks: [], length: 0 }
+          this._whole = { header: hdr, route: event.route, chunks: [], length: 0 }
           return null
         }
         this._entry = new EntryStream(hdr)
+        if (event.route) this._entry.route = event.route
         this._emitEntry(hdr, this._entry)
         return null
       }
@@ -175,9 +176,9 @@ class Extract extends Writable {
       }
       case 'end-entry': {
         if (this._whole) {
-          const { header: hdr, chunks, length } = this._whole
+          const { header: hdr, route, chunks, length } = this._whole
           this._whole = null
-          this._emitEntry(hdr, { header: hdr, whole: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length) })
+          this._emitEntry(hdr, { header: hdr, route, whole: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length) })
         } else {
           this._entry.push(null)
         }

@@ -28,21 +28,15 @@ pub fn detect_decrypted_format(head: Buffer) -> &'static str {
     format_name(app::detect_decrypted(&head))
 }
 
-#[napi(object)]
-pub struct EntryRoute {
-    /// "skip", "plugin", "db" or "file".
-    pub kind: String,
-    /// The plaintext name, for "db" and "file".
-    pub name: Option<String>,
-    pub encrypted: bool,
-}
-
-#[napi(js_name = "routeEntry")]
-pub fn route_entry(name: String, directory: bool) -> EntryRoute {
-    match app::route(&name, directory) {
-        Route::Skip => EntryRoute { kind: "skip".into(), name: None, encrypted: false },
-        Route::Plugin => EntryRoute { kind: "plugin".into(), name: None, encrypted: false },
-        Route::Db { encrypted } => EntryRoute { kind: "db".into(), name: Some("db.txt".into()), encrypted },
-        Route::File { name, encrypted } => EntryRoute { kind: "file".into(), name: Some(name), encrypted },
-    }
+/// Where an entry goes, as the importer reads it from its header event (`NativeExtract` with
+/// `appNames`): `{ kind: "skip" | "plugin" | "db" | "file", name?, encrypted }`, `name` the
+/// plaintext name for "db" and "file". Decided on the worker thread with the rest of a step.
+pub fn route_json(name: &str, directory: bool) -> serde_json::Value {
+    let (kind, name, encrypted) = match app::route(name, directory) {
+        Route::Skip => ("skip", None, false),
+        Route::Plugin => ("plugin", None, false),
+        Route::Db { encrypted } => ("db", Some("db.txt".to_string()), encrypted),
+        Route::File { name, encrypted } => ("file", Some(name), encrypted),
+    };
+    serde_json::json!({ "kind": kind, "name": name, "encrypted": encrypted })
 }

@@ -1,5 +1,6 @@
 //! `NativeExtract`: archive bytes in, entry events out.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
@@ -19,7 +20,7 @@ use crate::transform::Pump;
 /// neighbours of the same step), larger ones each in their own, as the parser made them.
 #[napi(object, object_from_js = false)]
 pub struct ExtractBatch {
-    /// `[{ kind: "header", header }, { kind: "data", buffer, start, end }, { kind: "end-entry" }, { kind: "end" }, ...]`;
+    /// `[{ kind: "header", header, route? }, { kind: "data", buffer, start, end }, { kind: "end-entry" }, { kind: "end" }, ...]`;
     /// a header leaves out `uid`, `gid`, `uname`, `gname`, `devmajor` and `devminor` when zero or empty.
     pub events: String,
     #[napi(ts_type = "Buffer[]")]
@@ -36,8 +37,15 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(events: Vec<Event>) -> Self {
-        let shared_bytes: usize = events.iter().map(|e| if let Event::Data(d) = e { if d.len() < SHARED_PIECE { d.len() } else { 0 } } else { 0 }).sum();
+    /// `routes`: each header event also says where the entry goes in an app import (`route_json`).
+    pub fn new(events: Vec<Event>, routes: bool) -> Self {
+        let shared_bytes: usize = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Data(d) if d.len() < SHARED_PIECE => Some(d.len()),
+                _ => None,
+            })
+            .sum();
         let mut shared = crate::pool::take(shared_bytes);
         let mut buffers = Vec::new();
         let mut json = Vec::with_capacity(events.len() * 64);
@@ -48,7 +56,14 @@ impl Batch {
             }
             match event {
                 Event::Header(h) => {
-                    json.extend_from_slice(br#"{"kind":"header","header":"#);
+                    if routes {
+                        json.extend_from_slice(br#"{"kind":"header","route":"#);
+                        let route = super::app::route_json(&h.name, h.typeflag == b'5');
+                        serde_json::to_writer(&mut json, &route).expect("writing JSON to a Vec cannot fail");
+                        json.extend_from_slice(br#","header":"#);
+                    } else {
+                        json.extend_from_slice(br#"{"kind":"header","header":"#);
+                    }
                     write_header(&mut json, h);
                     json.push(b'}');
                 }
@@ -60,9 +75,9 @@ impl Batch {
                     } else {
                         let len = d.len();
                         buffers.push(d);
-                        (buffers.len(), 0, len)
+                        (buffers.len(), 0, len) // the shared Buffer goes first, below
                     };
-                    json.extend_from_slice(format!(r#"{{"kind":"data","buffer":{buffer},"start":{start},"end":{end}}}"#).as_bytes());
+                    let _ = write!(json, r#"{{"kind":"data","buffer":{buffer},"start":{start},"end":{end}}}"#);
                 }
                 Event::EntryEnd => json.extend_from_slice(br#"{"kind":"end-entry"}"#),
                 Event::End => json.extend_from_slice(br#"{"kind":"end"}"#),
@@ -127,7 +142,7 @@ pub struct ExtractConfig {
     /// "permissive" or "strict".
     pub policy: String,
     pub allow_links: Option<bool>,
-    /// The app layout: `x` and `x.enc` are duplicates.
+    /// The app layout: `x` and `x.enc` are duplicates, and header events carry each entry's route.
     pub app_names: Option<bool>,
     /// Names equal after NFC and case folding collide (case-insensitive targets).
     pub fold_case: Option<bool>,
@@ -163,6 +178,8 @@ type Step = AsyncTask<Job<Core, Batch>>;
 #[napi]
 pub struct NativeExtract {
     shared: Arc<Shared<Core>>,
+    /// The app layout's: header events carry their entry's route.
+    routes: bool,
 }
 
 #[napi]
@@ -183,24 +200,28 @@ impl NativeExtract {
         let mut extractor = Extractor::new(gzip, mode, limits(config.limits)?);
         let policy = extractor.policy();
         policy.allow_links = config.allow_links.unwrap_or(false);
-        policy.app_names = config.app_names.unwrap_or(false);
+        let routes = config.app_names.unwrap_or(false);
+        policy.app_names = routes;
         policy.fold_case = config.fold_case.unwrap_or(false);
-        Ok(NativeExtract { shared: Shared::new(Pump::new(extractor)) })
+        Ok(NativeExtract { shared: Shared::new(Pump::new(extractor)), routes })
     }
 
     #[napi]
     pub fn push(&self, chunk: Buffer) -> Step {
-        step(&self.shared, move |core| core.push(&chunk).map(Batch::new))
+        let routes = self.routes;
+        step(&self.shared, move |core| core.push(&chunk).map(|events| Batch::new(events, routes)))
     }
 
     #[napi]
     pub fn end(&self) -> Step {
-        step(&self.shared, |core| core.end().map(Batch::new))
+        let routes = self.routes;
+        step(&self.shared, move |core| core.end().map(|events| Batch::new(events, routes)))
     }
 
     #[napi]
     pub fn pull(&self) -> Step {
-        step(&self.shared, |core| core.step().map(Batch::new))
+        let routes = self.routes;
+        step(&self.shared, move |core| core.step().map(|events| Batch::new(events, routes)))
     }
 
     #[napi]
