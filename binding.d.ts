@@ -10,7 +10,11 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeExtract {
-  constructor(config: ExtractConfig)
+  /**
+   * `keys`, with `config.password`: an app import's small `.enc` entries (up to
+   * `config.openUpTo` bytes, their plaintext too) come opened, their end event marked `opened`.
+   */
+  constructor(config: ExtractConfig, keys?: NativeKeyCache | undefined | null)
   push(chunk: Buffer): Step
   end(): Step
   pull(): Step
@@ -131,6 +135,9 @@ export interface ExtractConfig {
   allowLinks?: boolean
   /** The app layout: `x` and `x.enc` are duplicates, and header events carry each entry's route. */
   appNames?: boolean
+  /** An app import's password, to open its small envelopes with (see `NativeExtract::new`). */
+  password?: string
+  openUpTo?: number
   /** Names equal after NFC and case folding collide (case-insensitive targets). */
   foldCase?: boolean
   limits?: JsLimits

@@ -164,6 +164,31 @@ describe('createAppExport -> importAppExport', () => {
     expect(err.entryName).toBe('chunks/small.bin')
   })
 
+  test('small envelopes sharing a key are opened by the extractor; ones under their own salts mostly by the importer', async () => {
+    const native = require('../binding.js')
+    const opens = jest.spyOn(native, 'decryptSmallWithCache')
+    try {
+      const ours = await collect(createAppExport(exportOptions(app, { password: 'pw' })))
+      expectSameApp(await importAll(ours, { password: 'pw' }), app)
+      // Only the dump, whose plaintext runs past the 1 MiB of an entry opened whole, is tried again to be streamed.
+      expect(app.dump.length).toBeGreaterThan(1 << 20)
+      expect(opens.mock.calls.length).toBe(1)
+
+      const own = app.files.slice(0, 20).map((f) => [`${f.name}.enc`, nodeEncrypt(f.data, 'pw')])
+      const pack = require('..').pack({ gzip: true })
+      pack.entry({ name: 'db.txt' }, app.dump)
+      for (const [name, data] of own) pack.entry({ name }, data)
+      pack.finalize()
+      const got = await importAll(await collect(pack), { password: 'pw' })
+      for (const f of app.files.slice(0, 20)) expect([f.name, got.files.get(f.name).equals(f.data)]).toEqual([f.name, true])
+      // A PBKDF2 each: a few in the extractor's thread, the rest several at once on the pool.
+      expect(opens.mock.calls.length).toBeGreaterThan(0)
+      expect(opens.mock.calls.length).toBeLessThan(own.length)
+    } finally {
+      opens.mockRestore()
+    }
+  })
+
   test('a bare dump and an enveloped bare dump are detected', async () => {
     const plain = await importAll(app.dump)
     expect(plain.summary.format).toBe('db')

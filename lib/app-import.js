@@ -222,7 +222,8 @@ async function importAppExport(source, options = {}) {
 
   // `feed(extract)` writes the archive into `extract` and settles as `pipeline` does.
   async function importArchive(feed) {
-    const extract = new Extract({ policy: 'strict', limits, caseInsensitive, _appNames: true, _wholeUpTo: SMALL_ENTRY })
+    const _envelopes = password === undefined ? undefined : { password, keys }
+    const extract = new Extract({ policy: 'strict', limits, caseInsensitive, _appNames: true, _wholeUpTo: SMALL_ENTRY, _envelopes })
     streams.add(extract)
     const feeding = feed(extract)
     feeding.catch(() => {})
@@ -275,10 +276,12 @@ async function importAppExport(source, options = {}) {
           throw err
         }
         // `plain`: the entry's plaintext whole, where it is known; else `data` streams it.
-        let plain = encrypted ? null : entry.whole
+        // A small envelope comes opened by the extractor where it could be.
+        let plain = !encrypted || entry.opened ? entry.whole : null
         let data = null
-        if (encrypted && entry.whole) {
-          // A small envelope is opened in one native call, unless it expands past the bound.
+        if (encrypted && entry.whole && !plain) {
+          // Not opened (a wrong password, damage, a plaintext past the bound): one native call
+          // to report it, or to tell that it is to be streamed.
           plain = await native.decryptSmallWithCache(entry.whole, password, keys, SMALL_ENTRY).catch(named)
         }
         if (encrypted && !plain) {

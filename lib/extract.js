@@ -53,20 +53,26 @@ class Extract extends Writable {
   constructor(options = {}) {
     super({ highWaterMark: 1 << 20 })
     const policy = options.policy ?? 'permissive'
-    this._native = new NativeExtract({
-      gzip: gzipMode(options.gzip),
-      policy,
-      allowLinks: !!options.allowLinks,
-      foldCase: !!options.caseInsensitive,
-      appNames: !!options._appNames, // the importer's: `x` and `x.enc` are one file; entries carry their `route`
-      limits: nativeLimits(options.limits),
-    })
+    // The importer's: an entry of at most this many bytes comes whole, as `{ header, route, whole, opened }`
+    // once all its bytes are in, with no stream of its own (2000 small files of an app).
+    this._wholeUpTo = options._wholeUpTo ?? -1
+    const envelopes = options._envelopes // the importer's { password, keys }: small envelopes come `opened`
+    this._native = new NativeExtract(
+      {
+        gzip: gzipMode(options.gzip),
+        policy,
+        allowLinks: !!options.allowLinks,
+        foldCase: !!options.caseInsensitive,
+        appNames: !!options._appNames, // the importer's: `x` and `x.enc` are one file; entries carry their `route`
+        limits: nativeLimits(options.limits),
+        password: envelopes?.password,
+        openUpTo: envelopes ? this._wholeUpTo : undefined,
+      },
+      envelopes?.keys,
+    )
     this._pending = new Coalescer()
     this._entry = null
     this._turn = null
-    // The importer's: an entry of at most this many bytes comes whole, as `{ header, whole }`
-    // once all its bytes are in, with no stream of its own (2000 small files of an app).
-    this._wholeUpTo = options._wholeUpTo ?? -1
     this._whole = null
     this._delivered = Promise.resolve()
     if (options.signal) addAbortSignal(options.signal, this)
@@ -178,7 +184,8 @@ class Extract extends Writable {
         if (this._whole) {
           const { header: hdr, route, chunks, length } = this._whole
           this._whole = null
-          this._emitEntry(hdr, { header: hdr, route, whole: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length) })
+          const whole = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)
+          this._emitEntry(hdr, { header: hdr, route, whole, opened: event.opened === true })
         } else {
           this._entry.push(null)
         }

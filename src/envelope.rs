@@ -10,6 +10,8 @@ use crate::gzip::{GzipDecoder, GzipEncoder};
 use crate::transform::{Transform, OUTPUT_CAP};
 
 pub const HEADER_LEN: usize = 32;
+/// The salt comes first in the header, then the IV.
+pub const SALT_LEN: usize = 16;
 pub const PBKDF2_ROUNDS: u32 = 10_000;
 pub const BAD_PASSWORD: &str = "File cannot be imported";
 
@@ -152,6 +154,12 @@ pub struct KeyCache {
 
 impl KeyCache {
     const MAX_KEYS: usize = 4096;
+
+    /// `true` when the key of the envelope starting with `salt` is already derived.
+    pub fn has(&self, salt: &[u8]) -> bool {
+        let Ok(salt) = <[u8; SALT_LEN]>::try_from(salt) else { return false };
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&salt)
+    }
 
     fn key(&self, password: &[u8], salt: &[u8]) -> [u8; 32] {
         let salt: [u8; 16] = salt.try_into().expect("16-byte salt");

@@ -31,8 +31,8 @@ pub fn detect_decrypted_format(head: Buffer) -> &'static str {
 /// Where an entry goes, as the importer reads it from its header event (`NativeExtract` with
 /// `appNames`): `{ kind: "skip" | "plugin" | "db" | "file", name?, encrypted }`, `name` the
 /// plaintext name for "db" and "file". Decided on the worker thread with the rest of a step.
-pub fn route_json(name: &str, directory: bool) -> serde_json::Value {
-    let (kind, name, encrypted) = match app::route(name, directory) {
+pub fn route_json(route: Route) -> serde_json::Value {
+    let (kind, name, encrypted) = match route {
         Route::Skip => ("skip", None, false),
         Route::Plugin => ("plugin", None, false),
         Route::Db { encrypted } => ("db", Some("db.txt".to_string()), encrypted),

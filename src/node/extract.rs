@@ -8,6 +8,9 @@ use napi_derive::napi;
 
 use super::buffer::{OutputBuffer, Recycle};
 use super::job::{invalid_argument, step, Deliver, Job, Shared};
+use super::transform::NativeKeyCache;
+use crate::app::{self, Envelope, SmallEnvelopes};
+use crate::error::Result;
 use crate::extract::{Extractor, GzipMode};
 use crate::policy::{Limits, Mode};
 use crate::tar::{type_name, Event, Header};
@@ -37,8 +40,9 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// `routes`: each header event also says where the entry goes in an app import (`route_json`).
-    pub fn new(events: Vec<Event>, routes: bool) -> Self {
+    /// `app`: an app import's, whose header events also say where each entry goes
+    /// (`route_json`); `envelopes`, if given, opens its small `.enc` entries on the way.
+    fn new(events: Vec<Event>, app: bool, mut envelopes: Option<&mut SmallEnvelopes>) -> Self {
         let shared_bytes: usize = events
             .iter()
             .filter_map(|e| match e {
@@ -46,47 +50,78 @@ impl Batch {
                 _ => None,
             })
             .sum();
-        let mut shared = crate::pool::take(shared_bytes);
-        let mut buffers = Vec::new();
+        let mut batch = Batch { events: String::new(), buffers: vec![crate::pool::take(shared_bytes)] };
         let mut json = Vec::with_capacity(events.len() * 64);
         json.push(b'[');
-        for (i, event) in events.into_iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
+        for event in events {
             match event {
                 Event::Header(h) => {
-                    if routes {
-                        json.extend_from_slice(br#"{"kind":"header","route":"#);
-                        let route = super::app::route_json(&h.name, h.typeflag == b'5');
-                        serde_json::to_writer(&mut json, &route).expect("writing JSON to a Vec cannot fail");
-                        json.extend_from_slice(br#","header":"#);
-                    } else {
-                        json.extend_from_slice(br#"{"kind":"header","header":"#);
+                    separate(&mut json);
+                    json.extend_from_slice(br#"{"kind":"header","#);
+                    if app {
+                        let route = app::route(&h.name, h.typeflag == b'5');
+                        if let Some(envelopes) = envelopes.as_mut() {
+                            envelopes.begins(&route, h.size);
+                        }
+                        json.extend_from_slice(br#""route":"#);
+                        serde_json::to_writer(&mut json, &super::app::route_json(route)).expect("JSON into a Vec");
+                        json.push(b',');
                     }
+                    json.extend_from_slice(br#""header":"#);
                     write_header(&mut json, h);
                     json.push(b'}');
                 }
-                Event::Data(d) => {
-                    let (buffer, start, end) = if d.len() < SHARED_PIECE {
-                        let start = shared.len();
-                        shared.extend_from_slice(&d);
-                        (0, start, shared.len())
-                    } else {
-                        let len = d.len();
-                        buffers.push(d);
-                        (buffers.len(), 0, len) // the shared Buffer goes first, below
+                Event::Data(d) => match envelopes.as_mut().filter(|e| e.gathering()) {
+                    Some(envelopes) => envelopes.gather(&d),
+                    None => batch.data(&mut json, d),
+                },
+                Event::EntryEnd => {
+                    let opened = match envelopes.as_mut().and_then(|e| e.finish()) {
+                        Some(Envelope::Opened(plain)) => {
+                            batch.data(&mut json, plain);
+                            true
+                        }
+                        Some(Envelope::AsRead(envelope)) => {
+                            batch.data(&mut json, envelope);
+                            false
+                        }
+                        None => false,
                     };
-                    let _ = write!(json, r#"{{"kind":"data","buffer":{buffer},"start":{start},"end":{end}}}"#);
+                    separate(&mut json);
+                    json.extend_from_slice(if opened { br#"{"kind":"end-entry","opened":true}"# } else { br#"{"kind":"end-entry"}"# });
                 }
-                Event::EntryEnd => json.extend_from_slice(br#"{"kind":"end-entry"}"#),
-                Event::End => json.extend_from_slice(br#"{"kind":"end"}"#),
+                Event::End => {
+                    separate(&mut json);
+                    json.extend_from_slice(br#"{"kind":"end"}"#);
+                }
             }
         }
         json.push(b']');
-        buffers.insert(0, shared);
-        let events = String::from_utf8(json).expect("JSON of UTF-8 names is UTF-8");
-        Batch { events, buffers }
+        batch.events = String::from_utf8(json).expect("JSON of UTF-8 names is UTF-8");
+        batch
+    }
+
+    /// A data event for `piece`: a range of the shared Buffer (the first) or a Buffer of its own.
+    fn data(&mut self, json: &mut Vec<u8>, piece: Vec<u8>) {
+        let (buffer, start, end) = if piece.len() < SHARED_PIECE {
+            let shared = &mut self.buffers[0];
+            let start = shared.len();
+            shared.extend_from_slice(&piece);
+            (0, start, shared.len())
+        } else {
+            let len = piece.len();
+            self.buffers.push(piece);
+            (self.buffers.len() - 1, 0, len)
+        };
+        separate(json);
+        let _ = write!(json, r#"{{"kind":"data","buffer":{buffer},"start":{start},"end":{end}}}"#);
+    }
+}
+
+/// The comma before an element of the events array, unless it is the first.
+fn separate(json: &mut Vec<u8>) {
+    if json.len() > 1 {
+        json.push(b',');
     }
 }
 
@@ -144,6 +179,9 @@ pub struct ExtractConfig {
     pub allow_links: Option<bool>,
     /// The app layout: `x` and `x.enc` are duplicates, and header events carry each entry's route.
     pub app_names: Option<bool>,
+    /// An app import's password, to open its small envelopes with (see `NativeExtract::new`).
+    pub password: Option<String>,
+    pub open_up_to: Option<f64>,
     /// Names equal after NFC and case folding collide (case-insensitive targets).
     pub fold_case: Option<bool>,
     pub limits: Option<JsLimits>,
@@ -172,20 +210,39 @@ fn limits(js: Option<JsLimits>) -> napi::Result<Limits> {
     })
 }
 
-type Core = Pump<Extractor>;
+/// The extractor and what an app import adds to its steps.
+pub struct Core {
+    pump: Pump<Extractor>,
+    /// The app layout's: header events carry their entry's route.
+    app: bool,
+    envelopes: Option<SmallEnvelopes>,
+}
+
+impl Core {
+    fn batch(&mut self, events: Result<Vec<Event>>) -> Result<Batch> {
+        Ok(Batch::new(events?, self.app, self.envelopes.as_mut()))
+    }
+}
+
+impl super::job::Core for Core {
+    fn has_more(&self) -> bool {
+        self.pump.has_more()
+    }
+}
+
 type Step = AsyncTask<Job<Core, Batch>>;
 
 #[napi]
 pub struct NativeExtract {
     shared: Arc<Shared<Core>>,
-    /// The app layout's: header events carry their entry's route.
-    routes: bool,
 }
 
 #[napi]
 impl NativeExtract {
+    /// `keys`, with `config.password`: an app import's small `.enc` entries (up to
+    /// `config.openUpTo` bytes, their plaintext too) come opened, their end event marked `opened`.
     #[napi(constructor)]
-    pub fn new(config: ExtractConfig) -> napi::Result<Self> {
+    pub fn new(config: ExtractConfig, keys: Option<&NativeKeyCache>) -> napi::Result<Self> {
         let gzip = match config.gzip.as_str() {
             "auto" => GzipMode::Auto,
             "always" => GzipMode::Always,
@@ -200,28 +257,41 @@ impl NativeExtract {
         let mut extractor = Extractor::new(gzip, mode, limits(config.limits)?);
         let policy = extractor.policy();
         policy.allow_links = config.allow_links.unwrap_or(false);
-        let routes = config.app_names.unwrap_or(false);
-        policy.app_names = routes;
+        let app = config.app_names.unwrap_or(false);
+        policy.app_names = app;
         policy.fold_case = config.fold_case.unwrap_or(false);
-        Ok(NativeExtract { shared: Shared::new(Pump::new(extractor)), routes })
+        let envelopes = match (app, config.password, keys) {
+            (true, Some(password), Some(keys)) => {
+                let max = limit(config.open_up_to, 0, "openUpTo")?;
+                Some(SmallEnvelopes::new(password, keys.inner.clone(), max))
+            }
+            _ => None,
+        };
+        Ok(NativeExtract { shared: Shared::new(Core { pump: Pump::new(extractor), app, envelopes }) })
     }
 
     #[napi]
     pub fn push(&self, chunk: Buffer) -> Step {
-        let routes = self.routes;
-        step(&self.shared, move |core| core.push(&chunk).map(|events| Batch::new(events, routes)))
+        step(&self.shared, move |core| {
+            let events = core.pump.push(&chunk);
+            core.batch(events)
+        })
     }
 
     #[napi]
     pub fn end(&self) -> Step {
-        let routes = self.routes;
-        step(&self.shared, move |core| core.end().map(|events| Batch::new(events, routes)))
+        step(&self.shared, |core| {
+            let events = core.pump.end();
+            core.batch(events)
+        })
     }
 
     #[napi]
     pub fn pull(&self) -> Step {
-        let routes = self.routes;
-        step(&self.shared, move |core| core.step().map(|events| Batch::new(events, routes)))
+        step(&self.shared, |core| {
+            let events = core.pump.step();
+            core.batch(events)
+        })
     }
 
     #[napi]
