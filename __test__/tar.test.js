@@ -205,8 +205,9 @@ describe('our pack -> other tools', () => {
 })
 
 describe('many small entries', () => {
-  // Python writes 1500 entries: sizes from 0 up to past the 64 KiB under which pieces share
-  // one native Buffer, owners with and without ids and names, devices, links, PAX records.
+  // Python writes 1505 entries: sizes from 0 up to past the 64 KiB under which pieces share
+  // one native Buffer, owners with and without ids and names, devices, links, PAX records, and
+  // names that JSON escapes (the events reach JS as JSON).
   const file = path.join(tmpdir('bn-small-'), 'small.tar.gz')
   python(
     `
@@ -225,6 +226,10 @@ with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as t:
         if i % 100 == 2:
             m.type, m.size, m.linkname = tarfile.SYMTYPE, 0, f'../target-{i}'
         t.addfile(m, io.BytesIO(r.randbytes(m.size)))
+    for name in ['quote"back\\\\slash', 'new\\nline', 'line\\u2028separator', 'emoji\\U0001F600', 'tab\\tand\\x01control']:
+        m, data = tarfile.TarInfo(f'odd/{name}.txt'), name.encode()
+        m.size = len(data)
+        t.addfile(m, io.BytesIO(data))
 `,
     file,
   )
@@ -250,7 +255,8 @@ with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as t:
     const fields = ['name', 'mode', 'uid', 'gid', 'size', 'mtime', 'type', 'linkname', 'uname', 'gname', 'devmajor', 'devminor']
     const pick = (e) => Object.fromEntries([...fields.map((f) => [f, e[f]]), ['data', e.data.toString('hex')], ['pax', e.pax?.comment]])
     const expected = (await tarStreamEntries(bytes)).map(pick)
-    expect(expected.length).toBe(1500)
+    expect(expected.length).toBe(1505)
+    expect(expected.slice(-5).map((e) => e.name)).toContain('odd/new\nline.txt')
     expect(expected.filter((e) => e.size >= 64 * 1024).length).toBeGreaterThan(5)
     for (const [how, chunks] of chunkings(bytes)) {
       const entries = []
