@@ -129,6 +129,7 @@ export interface ExtractOptions extends StreamOptions {
   limits?: Limits
 }
 
+/** One entry's bytes. Chunks under 64 KiB are views of one Buffer per native step: keeping one keeps that Buffer. */
 export interface Entry extends Readable {
   header: Headers
 }
