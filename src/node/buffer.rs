@@ -5,8 +5,8 @@
 use std::ffi::c_void;
 use std::ptr;
 
-use napi::bindgen_prelude::{ToNapiValue, TypeName};
-use napi::{sys, ValueType};
+use napi::bindgen_prelude::{Buffer, ToNapiValue, TypeName};
+use napi::{sys, Env, ValueType};
 
 /// What becomes of an output Buffer's memory once V8 has collected it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,18 @@ unsafe fn count_twice_for_young_collections(env: sys::napi_env, bytes: *mut c_vo
     // SAFETY: plain napi call on the JS thread; the result is left to the handle scope, and
     // nothing frees `bytes` through it.
     unsafe { sys::napi_create_external_buffer(env, len, bytes, None, ptr::null_mut(), &mut alias) };
+}
+
+/// An export's input counts twice as well (`count_twice_for_young_collections`): its sources'
+/// chunks are garbage once packed, and most of what is left of the young generation's 32 MiB.
+/// A 2 GiB export peaked 97-98 MiB RSS with it and 99-104 without, the bench corpus's export
+/// 85 against 96-97, within 1% of the same time. Not done for gzip streams: gzip alone
+/// peaked 8 MiB lower but ran 2-3% slower.
+pub fn count_twice(env: Env, chunk: &Buffer) {
+    if !chunk.is_empty() {
+        // SAFETY: `env` is the JS thread's; the alias is never read (see the function).
+        unsafe { count_twice_for_young_collections(env.raw(), chunk.as_ptr().cast_mut().cast(), chunk.len()) };
+    }
 }
 
 /// V8 counts our external Buffers among the young generation's backing-store bytes, but it

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::Env;
 use napi_derive::napi;
 
-use super::buffer::Recycle;
+use super::buffer::{count_twice, Recycle};
 use super::job::{invalid_argument, step, to_napi, Job, Shared};
 use crate::pack::{PackOptions, Packer};
 use crate::tar::{type_from_name, Header};
@@ -112,9 +113,12 @@ impl NativePack {
     /// Writes whole entries, each header with its data, in one call: small files cost a native
     /// call per batch instead of one each. An error names the entry it is about.
     #[napi]
-    pub fn entries(&self, headers: Vec<JsHeader>, data: Vec<Buffer>) -> napi::Result<Step> {
+    pub fn entries(&self, env: Env, headers: Vec<JsHeader>, data: Vec<Buffer>) -> napi::Result<Step> {
         if headers.len() != data.len() {
             return Err(invalid_argument("entries() needs one data buffer per header"));
+        }
+        for chunk in &data {
+            count_twice(env, chunk);
         }
         let headers = headers.into_iter().map(JsHeader::into_core).collect::<napi::Result<Vec<_>>>()?;
         Ok(step(&self.shared, move |p| {
@@ -135,7 +139,10 @@ impl NativePack {
 
     /// Writes the next chunks of the current entry, in one call.
     #[napi]
-    pub fn write(&self, chunks: Vec<Buffer>) -> Step {
+    pub fn write(&self, env: Env, chunks: Vec<Buffer>) -> Step {
+        for chunk in &chunks {
+            count_twice(env, chunk);
+        }
         step(&self.shared, move |p| p.write_pieces(&chunks))
     }
 
