@@ -54,7 +54,7 @@ function generate(dir, scale = 1, extraDir) {
 }
 
 // Many small files and a small dump: per-entry costs, where the main corpus is mostly bytes.
-// 20,000 JSON and JavaScript files of 200-2200 bytes (25 MB).
+// 20,000 JSON and JavaScript files of 200-2200 bytes (24 MB).
 function generateSmallFiles(dir, count = 20000) {
   const marker = path.join(dir, `.complete-${count}`)
   if (fs.existsSync(marker)) return dir

@@ -43,6 +43,7 @@ impl Batch {
     /// `app`: an app import's, whose header events also say where each entry goes
     /// (`route_json`); `envelopes`, if given, opens its small `.enc` entries on the way.
     fn new(events: Vec<Event>, app: bool, mut envelopes: Option<&mut SmallEnvelopes>) -> Self {
+        // Room for the small pieces as read; an envelope opened on the way may need more.
         let shared_bytes: usize = events
             .iter()
             .filter_map(|e| match e {
