@@ -272,6 +272,38 @@ with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as t:
       entries.forEach((e, i) => expect([how, e]).toEqual([how, expected[i]]))
     }
   })
+
+  test('timers keep running while thousands of small entries settle', async () => {
+    // 3000 entries whose consumer takes 30 us each: about 90 ms of work on the JS thread, which
+    // arrives in a few native steps. Timers must get turns inside those steps, not only between.
+    const pack3000 = tarStream.pack()
+    for (let i = 0; i < 3000; i++) pack3000.entry({ name: `f/${i}.json` }, `{"i":${i}}`)
+    pack3000.finalize()
+    const bytes = zlib.gzipSync(await collect(pack3000))
+    const busy = (us) => {
+      const end = process.hrtime.bigint() + BigInt(us * 1000)
+      while (process.hrtime.bigint() < end);
+    }
+    let ticks = 0
+    let running = true
+    const tick = () => running && (ticks++, setTimeout(tick, 1))
+    setTimeout(tick, 1)
+    const started = process.hrtime.bigint()
+    let count = 0
+    const ex = extract()
+    ex.on('entry', (header, stream, next) => {
+      busy(30)
+      count++
+      stream.resume()
+      stream.on('end', next)
+    })
+    await require('node:stream/promises').pipeline(fromChunks([bytes]), ex)
+    running = false
+    const ms = Number(process.hrtime.bigint() - started) / 1e6
+    expect(count).toBe(3000)
+    // A timer at least every 3 ms of that work (about one a millisecond is what it gets).
+    expect(ticks).toBeGreaterThan(ms / 3)
+  })
 })
 
 describe('sizes', () => {

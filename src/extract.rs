@@ -6,9 +6,19 @@ use crate::policy::{Limits, Mode, Policy};
 use crate::tar::{Event, TarReader};
 use crate::transform::{Output, Transform, OUTPUT_CAP};
 
+/// Events in one step at most: JS settles each small entry's events in turn, so a step of many
+/// small entries is bounded by their number, not by their bytes (an app's 2000 small files).
+pub const MAX_EVENTS: usize = 512;
+
+/// Inflated bytes parsed at a time, so that a step stops close to `MAX_EVENTS`.
+const PARSE_SLICE: usize = 64 << 10;
+
 impl Output for Vec<Event> {
     fn weight(&self) -> usize {
         self.iter().map(|e| if let Event::Data(d) = e { d.len() } else { 512 }).sum()
+    }
+    fn full(&self) -> bool {
+        self.len() >= MAX_EVENTS || self.weight() >= OUTPUT_CAP
     }
 }
 
@@ -25,7 +35,9 @@ pub struct Extractor {
     sniff: Vec<u8>,
     gunzip: Option<GzipDecoder>,
     decided: bool,
+    /// Inflated bytes, parsed up to `plain_pos`; the rest waits for the next step.
     plain: Vec<u8>,
+    plain_pos: usize,
     tar: TarReader,
     policy: Policy,
 }
@@ -38,6 +50,7 @@ impl Extractor {
             gunzip: None,
             decided: false,
             plain: Vec::new(),
+            plain_pos: 0,
             tar: TarReader::new(limits.max_meta),
             policy: Policy::new(policy, limits),
         }
@@ -82,20 +95,37 @@ impl Extractor {
     }
 
     fn feed(&mut self, input: &[u8], out: &mut Vec<Event>) -> Result<usize> {
+        if self.plain_pos < self.plain.len() {
+            self.parse_plain(out)?;
+            return Ok(0);
+        }
         match self.gunzip.as_mut() {
             None => {
-                self.parse(input, out)?;
-                Ok(input.len())
+                let n = input.len().min(PARSE_SLICE);
+                self.parse(&input[..n], out)?;
+                Ok(n)
             }
             Some(gunzip) => {
-                let mut plain = std::mem::take(&mut self.plain);
-                plain.clear();
-                let used = gunzip.write(input, &mut plain)?;
-                let result = self.parse(&plain, out);
-                self.plain = plain;
-                result.map(|_| used)
+                self.plain.clear();
+                self.plain_pos = 0;
+                let used = gunzip.write(input, &mut self.plain)?;
+                self.parse_plain(out)?;
+                Ok(used)
             }
         }
+    }
+
+    /// Parses the inflated bytes a slice at a time until they are done or the step is full.
+    fn parse_plain(&mut self, out: &mut Vec<Event>) -> Result<()> {
+        while self.plain_pos < self.plain.len() && !out.full() {
+            let end = (self.plain_pos + PARSE_SLICE).min(self.plain.len());
+            let plain = std::mem::take(&mut self.plain);
+            let result = self.parse(&plain[self.plain_pos..end], out);
+            self.plain = plain;
+            self.plain_pos = end;
+            result?;
+        }
+        Ok(())
     }
 }
 
@@ -118,7 +148,7 @@ impl Transform for Extractor {
             return Ok(n);
         }
         let mut pos = 0;
-        while pos < input.len() && out.weight() < OUTPUT_CAP {
+        while (pos < input.len() || self.has_buffered()) && !out.full() {
             pos += self.feed(&input[pos..], out)?;
         }
         Ok(pos)
@@ -138,5 +168,9 @@ impl Transform for Extractor {
         }
         self.tar.finish()?;
         Ok(true)
+    }
+
+    fn has_buffered(&self) -> bool {
+        self.plain_pos < self.plain.len()
     }
 }

@@ -9,6 +9,10 @@ pub const OUTPUT_CAP: usize = 1 << 20;
 /// What a step produces: bytes, or parsed events; `weight` is compared with `OUTPUT_CAP`.
 pub trait Output: Default {
     fn weight(&self) -> usize;
+    /// `true` once the step has produced enough.
+    fn full(&self) -> bool {
+        self.weight() >= OUTPUT_CAP
+    }
     /// An empty output for a step to fill.
     fn fresh() -> Self {
         Self::default()
@@ -34,7 +38,7 @@ impl Output for Vec<u8> {
 pub trait Transform: Send {
     type Out: Output;
     /// Consumes a prefix of `input`, appending output to `out`. Returns how many bytes were
-    /// consumed. Implementations stop early once `out.weight() >= OUTPUT_CAP`.
+    /// consumed. Implementations stop early once `out.full()`.
     fn write(&mut self, input: &[u8], out: &mut Self::Out) -> Result<usize>;
     /// Called once the input has ended and was fully consumed. Returns `true` when the
     /// transform is complete; `false` asks to be called again (output cap reached).
@@ -113,14 +117,14 @@ impl<T: Transform> Pump<T> {
     /// output cap is reached; returns how much of `input` was consumed.
     fn feed(&mut self, input: &[u8], out: &mut T::Out) -> Result<usize> {
         let mut pos = 0;
-        while out.weight() < OUTPUT_CAP {
+        while !out.full() {
             let buffered = self.inner.has_buffered();
             if pos == input.len() && !buffered {
                 break;
             }
             let n = self.inner.write(&input[pos..], out)?;
             pos += n;
-            if n == 0 && !buffered && !self.inner.has_buffered() && out.weight() < OUTPUT_CAP {
+            if n == 0 && !buffered && !self.inner.has_buffered() && !out.full() {
                 return Err(crate::error::Error::internal("transform made no progress"));
             }
         }
@@ -140,7 +144,7 @@ impl<T: Transform> Pump<T> {
             }
         }
         let drained = self.pending.is_empty() && !self.inner.has_buffered();
-        if self.ended && !self.done && drained && out.weight() < OUTPUT_CAP {
+        if self.ended && !self.done && drained && !out.full() {
             self.done = self.inner.finish(out)?;
         }
         Ok(())

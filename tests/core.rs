@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 
 use backup_native::envelope::{Decryptor, Encryptor};
 use backup_native::error::{Error, Result};
-use backup_native::extract::{Extractor, GzipMode};
+use backup_native::extract::{Extractor, GzipMode, MAX_EVENTS};
 use backup_native::gzip::{GzipDecoder, GzipEncoder};
 use backup_native::pack::{PackOptions, Packer};
 use backup_native::policy::{Limits, Mode};
@@ -253,6 +253,27 @@ fn large_entries_and_member_boundaries_inside_them_in_every_split() {
     let members = [gzip(&tar[..cut], 6), gzip(&tar[cut..], 1)].concat();
     for archive in [pack(&entries, Some(6)), members] {
         assert_eq!(all_splits(&extractor(Mode::Strict), &archive).unwrap(), expected);
+    }
+}
+
+#[test]
+fn steps_of_many_small_entries_are_bounded_by_their_number() {
+    // 3000 small entries: one step each way would hold all of them (9000 events, 4.5 MB of
+    // tar); a step may overshoot MAX_EVENTS by what one parse slice (64 KiB of tar) holds.
+    let entries: Vec<_> = (0..3000u64).map(|i| (header(&format!("f{i}.json"), 10 + i % 500), Some(sample(10 + i as usize % 500, i)))).collect();
+    let bound = MAX_EVENTS + 3 * (64 << 10) / 1024;
+    for gzip in [None, Some(6)] {
+        let archive = pack(&entries, gzip);
+        let mut pump = Pump::new(extractor(Mode::Strict)());
+        let mut steps = vec![pump.push(&archive).unwrap()];
+        steps.push(pump.end().unwrap());
+        while pump.has_more() {
+            steps.push(pump.step().unwrap());
+        }
+        assert!(steps.iter().all(|s| s.len() <= bound), "largest step {:?}", steps.iter().map(Vec::len).max());
+        assert!(steps.len() >= 9000 / bound, "{} steps", steps.len());
+        let events: Vec<Event> = steps.into_iter().flatten().collect();
+        assert_eq!(events.normalize(), all_splits(&extractor(Mode::Strict), &archive).unwrap());
     }
 }
 
