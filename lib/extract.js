@@ -9,7 +9,7 @@ const header = require('./header')
 
 const FILE_CHUNK = 1024 * 1024
 const SLICE_MS = 0.5 // the longest the event loop waits while a batch settles
-const LONG_BATCH = 4096 // characters of events' JSON: about 40 small entries
+const LONG_BATCH = 4096 // characters of events' JSON: some 16 small entries of an app
 
 function gzipMode(gzip) {
   if (gzip === undefined || gzip === 'auto') return 'auto'
