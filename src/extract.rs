@@ -6,12 +6,10 @@ use crate::policy::{Limits, Mode, Policy};
 use crate::tar::{Event, TarReader};
 use crate::transform::{Output, Transform, OUTPUT_CAP};
 
-/// Events in one step at most: JS settles each small entry's events in turn, so a step of many
-/// small entries is bounded by their number, not by their bytes (an app's 2000 small files).
+/// Events in one step at most (the parser stops there, past it by a block's events at most):
+/// JS settles each small entry's events in turn, so a step of many small entries is bounded by
+/// their number, not by their bytes (an app's 2000 small files).
 pub const MAX_EVENTS: usize = 512;
-
-/// Inflated bytes parsed at a time, so that a step stops close to `MAX_EVENTS`.
-const PARSE_SLICE: usize = 64 << 10;
 
 impl Output for Vec<Event> {
     fn weight(&self) -> usize {
@@ -73,16 +71,17 @@ impl Extractor {
         self.decided = true;
     }
 
-    /// Feeds tar bytes to the parser and what it reports through the policy. The parser
-    /// appends to `out` directly (extending a trailing data event), so only the bytes and
-    /// events added here are counted. Events the parser reported before a framing error are
-    /// checked first: the earliest fault wins, wherever the input was cut.
-    fn parse(&mut self, tar_bytes: &[u8], out: &mut Vec<Event>) -> Result<()> {
+    /// Feeds tar bytes to the parser, up to `MAX_EVENTS` events in `out`, and what it reports
+    /// through the policy; returns the bytes consumed. The parser appends to `out` directly
+    /// (extending a trailing data event), so only the bytes and events added here are counted.
+    /// Events the parser reported before a framing error are checked first: the earliest fault
+    /// wins, wherever the input was cut.
+    fn parse(&mut self, tar_bytes: &[u8], out: &mut Vec<Event>) -> Result<usize> {
         let (start, mut already) = match out.last() {
             Some(Event::Data(d)) => (out.len() - 1, d.len()),
             _ => (out.len(), 0),
         };
-        let framing = self.tar.write(tar_bytes, out);
+        let framing = self.tar.write(tar_bytes, out, MAX_EVENTS);
         for event in &out[start..] {
             match event {
                 Event::Header(h) => self.policy.check_header(h)?,
@@ -100,11 +99,7 @@ impl Extractor {
             return Ok(0);
         }
         match self.gunzip.as_mut() {
-            None => {
-                let n = input.len().min(PARSE_SLICE);
-                self.parse(&input[..n], out)?;
-                Ok(n)
-            }
+            None => self.parse(input, out),
             Some(gunzip) => {
                 self.plain.clear();
                 self.plain_pos = 0;
@@ -115,16 +110,12 @@ impl Extractor {
         }
     }
 
-    /// Parses the inflated bytes a slice at a time until they are done or the step is full.
+    /// Parses the inflated bytes not parsed yet, as far as the step has room for.
     fn parse_plain(&mut self, out: &mut Vec<Event>) -> Result<()> {
-        while self.plain_pos < self.plain.len() && !out.full() {
-            let end = (self.plain_pos + PARSE_SLICE).min(self.plain.len());
-            let plain = std::mem::take(&mut self.plain);
-            let result = self.parse(&plain[self.plain_pos..end], out);
-            self.plain = plain;
-            self.plain_pos = end;
-            result?;
-        }
+        let plain = std::mem::take(&mut self.plain);
+        let parsed = self.parse(&plain[self.plain_pos..], out);
+        self.plain = plain;
+        self.plain_pos += parsed?;
         Ok(())
     }
 }

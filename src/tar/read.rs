@@ -77,15 +77,16 @@ impl TarReader {
         }
     }
 
-    /// Consumes all of `input`, appending events.
-    pub fn write(&mut self, input: &[u8], events: &mut Vec<Event>) -> Result<()> {
+    /// Consumes `input`, appending events, until it is all read or `events` holds `max_events`
+    /// (a block's events may go past it). Returns how much of `input` was consumed.
+    pub fn write(&mut self, input: &[u8], events: &mut Vec<Event>, max_events: usize) -> Result<usize> {
         let mut pos = 0;
-        while pos < input.len() {
+        while pos < input.len() && events.len() < max_events {
             let used = self.step(&input[pos..], events).map_err(|e| self.context(e))?;
             pos += used;
             self.offset += used as u64;
         }
-        Ok(())
+        Ok(pos)
     }
 
     fn context(&self, e: Error) -> Error {

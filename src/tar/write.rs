@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(blocks[156], b'x');
         let mut reader = TarReader::new(1 << 20);
         let mut events = Vec::new();
-        reader.write(&blocks, &mut events).unwrap();
+        reader.write(&blocks, &mut events, usize::MAX).unwrap();
         let Some(Event::Header(read)) = events.first() else { panic!("no header: {events:?}") };
         assert_eq!((read.name.as_str(), read.size, read.mtime, read.uid), (name.as_str(), 9 << 30, -5, 1 << 30));
     }
