@@ -48,6 +48,28 @@ function idleNodeBesideBusyCores() {
   }
 }
 
+// A Node process whose libuv pool always has one task of about 1 ms running (a PBKDF2, started
+// again as each ends), its JS thread busy `busyMs` after each: the event-loop delay this machine
+// gives any Node process at that rhythm, whatever does the work.
+function nodeWithPoolTasks(busyMs, ms = 3000) {
+  const script = `const crypto = require('node:crypto'); const { performance } = require('node:perf_hooks')
+    let t = performance.now(); crypto.pbkdf2Sync('x', 'salt', 20000, 32, 'sha512')
+    const iterations = Math.max(1, Math.round(20000 / (performance.now() - t)))
+    const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 1 }); h.enable()
+    const end = performance.now() + ${ms}
+    const next = () => crypto.pbkdf2('x', 'salt', iterations, 32, 'sha512', () => {
+      if (performance.now() > end) return console.log(JSON.stringify({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 }))
+      next()
+      const busyUntil = performance.now() + ${busyMs}
+      while (performance.now() < busyUntil);
+    })
+    next()`
+  return JSON.parse(execFileSync(process.execPath, ['-e', script]).toString())
+}
+const poolBaselines = () => [0, 0.35].map((busyMs) => ({ busyMs, ...nodeWithPoolTasks(busyMs) }))
+const poolLine = ({ busyMs, p99, max }) =>
+  `a Node process keeping one 1 ms task on its thread pool, ${busyMs} ms of JS after each: event-loop delay p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms`
+
 if (large) {
   runLarge()
   process.exit(0)
@@ -131,9 +153,10 @@ const header = ['case', 'impl', 'MB/s', 'CPU s', 'peak RSS MiB', 'ELD p99 ms', '
 const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
 const machine = `${os.cpus().length} x ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`
 const idle = idleNode()
-console.log(`corpus: ${(corpusBytes / 1e6).toFixed(0)} MB (db.txt ${(dbBytes / 1e6).toFixed(0)} MB), scale ${scale}; small files: ${(smallFilesBytes / 1e6).toFixed(0)} MB; ${runs} runs each, medians\nmachine: ${machine}\n${idleLine(idle)}\n`)
+const pool = poolBaselines()
+console.log(`corpus: ${(corpusBytes / 1e6).toFixed(0)} MB (db.txt ${(dbBytes / 1e6).toFixed(0)} MB), scale ${scale}; small files: ${(smallFilesBytes / 1e6).toFixed(0)} MB; ${runs} runs each, medians\nmachine: ${machine}\n${idleLine(idle)}\n${pool.map(poolLine).join('\n')}\n`)
 console.log(table)
-fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({ machine, idle, scale, runs, corpusBytes, smallFilesBytes, results }, null, 2))
+fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({ machine, idle, poolBaselines: pool, scale, runs, corpusBytes, smallFilesBytes, results }, null, 2))
 
 // Peak RSS of the 2 GiB cases above a Node process that loads nothing.
 function runLarge() {
@@ -151,6 +174,7 @@ function runLarge() {
   }
   fs.rmSync(jsArchive, { force: true })
   const busy = idleNodeBesideBusyCores()
+  const pool = poolBaselines()
   const appBytes = 2 ** 31
   const ms = (x) => (x === null ? '-' : x.toFixed(1))
   const table = [
@@ -158,8 +182,8 @@ function runLarge() {
     ['---', '---', '---', '---', '---', '---', '---', '---', '---'],
     ...rows.map((r) => [r.case, r.impl, (appBytes / 1e9 / r.seconds).toFixed(2), r.cpuSeconds.toFixed(1), r.peakRssMiB.toFixed(0), (r.peakRssMiB - idle.rss).toFixed(0), ms(r.eldP99Ms), ms(r.eldMaxMs), (r.bytesOut / 1e6).toFixed(0)]),
   ]
-  console.log(`${idleLine(idle)}\nthe same beside ${os.cpus().length} busy processes at nice 10: event-loop delay p99 ${busy.p99.toFixed(1)} ms, max ${busy.max.toFixed(1)} ms`)
+  console.log(`${idleLine(idle)}\nthe same beside ${os.cpus().length} busy processes at nice 10: event-loop delay p99 ${busy.p99.toFixed(1)} ms, max ${busy.max.toFixed(1)} ms\n${pool.map(poolLine).join('\n')}`)
   console.log(`app: 2 GiB (1 GiB ndjson dump of unknown size, 512 x 2 MiB attachments), generated as it streams; "sources 2 GiB" only drains its sources\n`)
   console.log(table.map((r) => `| ${r.join(' | ')} |`).join('\n'))
-  fs.writeFileSync(path.join(out, 'large.json'), JSON.stringify({ idle, idleBesideBusyCores: busy, results: rows }, null, 2))
+  fs.writeFileSync(path.join(out, 'large.json'), JSON.stringify({ idle, idleBesideBusyCores: busy, poolBaselines: pool, results: rows }, null, 2))
 }
