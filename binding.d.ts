@@ -120,8 +120,11 @@ export declare function encryptBufferWithSharedKey(input: Buffer, sharedKey: Buf
  */
 export interface ExtractBatch {
   /**
-   * `[{ kind: "header", header, route? }, { kind: "data", buffer, start, end }, { kind: "end-entry" }, { kind: "end" }, ...]`;
-   * a header leaves out `uid`, `gid`, `uname`, `gname`, `devmajor` and `devminor` when zero or empty.
+   * Each event an array led by its kind, as `lib/extract.js` reads them: `[0, header, route?]`,
+   * `[1, buffer, start, end]` (data), `[2]` or `[2, 1]` (an entry's end; 1: its envelope came
+   * opened), `[3]` (the archive's end). Arrays parse in half the time of objects with named
+   * fields. A header leaves out `uid`, `gid`, `uname`, `gname`, `devmajor` and `devminor` when
+   * zero or empty.
    */
   events: string
   buffers: Buffer[]

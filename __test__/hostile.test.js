@@ -28,7 +28,7 @@ async function nativeOutcome(pieces, options) {
   })
   const names = []
   const take = (batch) => {
-    for (const e of JSON.parse(batch.events)) if (e.kind === 'header') names.push(e.header.name)
+    for (const [kind, header] of JSON.parse(batch.events)) if (kind === 0) names.push(header.name)
   }
   try {
     for (const piece of pieces) {

@@ -9,7 +9,11 @@ const header = require('./header')
 
 const FILE_CHUNK = 1024 * 1024
 const SLICE_MS = 0.5 // the longest the event loop waits while a batch settles
-const LONG_BATCH = 4096 // characters of events' JSON: some 16 small entries of an app
+const LONG_BATCH = 2560 // characters of events' JSON: some 15 small entries of an app
+// An event's kind, its array's first element (src/node/extract.rs, `ExtractBatch`).
+const HEADER = 0
+const DATA = 1
+const END_ENTRY = 2
 
 function gzipMode(gzip) {
   if (gzip === undefined || gzip === 'auto') return 'auto'
@@ -162,21 +166,23 @@ class Extract extends Writable {
 
   // Returns a promise only when the event has to wait: for the consumer to read, or to call `next`.
   _onEvent(event, buffers) {
-    switch (event.kind) {
-      case 'header': {
-        const hdr = header.fromNative(event.header)
+    switch (event[0]) {
+      case HEADER: {
+        const [, nativeHeader, route] = event
+        const hdr = header.fromNative(nativeHeader)
         if (hdr.size <= this._wholeUpTo) {
-          this._whole = { header: hdr, route: event.route, chunks: [], length: 0 }
+          this._whole = { header: hdr, route, chunks: [], length: 0 }
           return null
         }
         this._entry = new EntryStream(hdr)
-        if (event.route) this._entry.route = event.route
+        if (route) this._entry.route = route
         this._emitEntry(hdr, this._entry)
         return null
       }
-      case 'data': {
-        const buffer = buffers[event.buffer]
-        const data = event.start === 0 && event.end === buffer.length ? buffer : buffer.subarray(event.start, event.end)
+      case DATA: {
+        const [, index, start, end] = event
+        const buffer = buffers[index]
+        const data = start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end)
         if (this._whole) {
           this._whole.chunks.push(data)
           this._whole.length += data.length
@@ -185,12 +191,12 @@ class Extract extends Writable {
         const entry = this._entry
         return !entry.destroyed && !entry.push(data) ? entry._wait() : null
       }
-      case 'end-entry': {
+      case END_ENTRY: {
         if (this._whole) {
           const { header: hdr, route, chunks, length } = this._whole
           this._whole = null
           const whole = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length)
-          this._emitEntry(hdr, { header: hdr, route, whole, opened: event.opened === true })
+          this._emitEntry(hdr, { header: hdr, route, whole, opened: event[1] === 1 })
         } else {
           this._entry.push(null)
         }

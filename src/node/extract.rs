@@ -23,8 +23,11 @@ use crate::transform::Pump;
 /// neighbours of the same step), larger ones each in their own, as the parser made them.
 #[napi(object, object_from_js = false)]
 pub struct ExtractBatch {
-    /// `[{ kind: "header", header, route? }, { kind: "data", buffer, start, end }, { kind: "end-entry" }, { kind: "end" }, ...]`;
-    /// a header leaves out `uid`, `gid`, `uname`, `gname`, `devmajor` and `devminor` when zero or empty.
+    /// Each event an array led by its kind, as `lib/extract.js` reads them: `[0, header, route?]`,
+    /// `[1, buffer, start, end]` (data), `[2]` or `[2, 1]` (an entry's end; 1: its envelope came
+    /// opened), `[3]` (the archive's end). Arrays parse in half the time of objects with named
+    /// fields. A header leaves out `uid`, `gid`, `uname`, `gname`, `devmajor` and `devminor` when
+    /// zero or empty.
     pub events: String,
     #[napi(ts_type = "Buffer[]")]
     pub buffers: Vec<OutputBuffer>,
@@ -58,19 +61,17 @@ impl Batch {
             match event {
                 Event::Header(h) => {
                     separate(&mut json);
-                    json.extend_from_slice(br#"{"kind":"header","#);
-                    if app {
-                        let route = app::route(&h.name, h.typeflag == b'5');
-                        if let Some(envelopes) = envelopes.as_mut() {
-                            envelopes.begins(&route, h.size);
-                        }
-                        json.extend_from_slice(br#""route":"#);
-                        serde_json::to_writer(&mut json, &super::app::route_json(route)).expect("JSON into a Vec");
-                        json.push(b',');
+                    let route = app.then(|| app::route(&h.name, h.typeflag == b'5'));
+                    if let (Some(route), Some(envelopes)) = (&route, envelopes.as_mut()) {
+                        envelopes.begins(route, h.size);
                     }
-                    json.extend_from_slice(br#""header":"#);
+                    json.extend_from_slice(b"[0,");
                     write_header(&mut json, h);
-                    json.push(b'}');
+                    if let Some(route) = route {
+                        json.push(b',');
+                        serde_json::to_writer(&mut json, &super::app::route_json(route)).expect("JSON into a Vec");
+                    }
+                    json.push(b']');
                 }
                 Event::Data(d) => match envelopes.as_mut().filter(|e| e.gathering()) {
                     Some(envelopes) => envelopes.gather(&d),
@@ -89,11 +90,11 @@ impl Batch {
                         None => false,
                     };
                     separate(&mut json);
-                    json.extend_from_slice(if opened { br#"{"kind":"end-entry","opened":true}"# } else { br#"{"kind":"end-entry"}"# });
+                    json.extend_from_slice(if opened { b"[2,1]" } else { b"[2]" });
                 }
                 Event::End => {
                     separate(&mut json);
-                    json.extend_from_slice(br#"{"kind":"end"}"#);
+                    json.extend_from_slice(b"[3]");
                 }
             }
         }
@@ -115,7 +116,7 @@ impl Batch {
             (self.buffers.len() - 1, 0, len)
         };
         separate(json);
-        let _ = write!(json, r#"{{"kind":"data","buffer":{buffer},"start":{start},"end":{end}}}"#);
+        let _ = write!(json, "[1,{buffer},{start},{end}]");
     }
 }
 
