@@ -52,10 +52,10 @@ function idleNodeBesideBusyCores() {
 // again as each ends), its JS thread busy `busyMs` after each: the event-loop delay this machine
 // gives any Node process at that rhythm, whatever does the work.
 function nodeWithPoolTasks(busyMs, ms = 3000) {
-  const script = `const crypto = require('node:crypto'); const { performance } = require('node:perf_hooks')
-    let t = performance.now(); crypto.pbkdf2Sync('x', 'salt', 20000, 32, 'sha512')
+  const script = `const crypto = require('node:crypto'); const { performance, monitorEventLoopDelay } = require('node:perf_hooks')
+    const t = performance.now(); crypto.pbkdf2Sync('x', 'salt', 20000, 32, 'sha512')
     const iterations = Math.max(1, Math.round(20000 / (performance.now() - t)))
-    const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 1 }); h.enable()
+    const h = monitorEventLoopDelay({ resolution: 1 }); h.enable()
     const end = performance.now() + ${ms}
     const next = () => crypto.pbkdf2('x', 'salt', iterations, 32, 'sha512', () => {
       if (performance.now() > end) return console.log(JSON.stringify({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 }))
