@@ -9,7 +9,7 @@ use backup_native::gzip::{GzipDecoder, GzipEncoder};
 use backup_native::pack::{PackOptions, Packer};
 use backup_native::policy::{Limits, Mode};
 use backup_native::tar::{Event, Header};
-use backup_native::transform::{Pump, Transform};
+use backup_native::transform::{Output, Pump, Transform, OUTPUT_CAP};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 fn sample(len: usize, seed: u64) -> Vec<u8> {
@@ -253,6 +253,41 @@ fn large_entries_and_member_boundaries_inside_them_in_every_split() {
     let members = [gzip(&tar[..cut], 6), gzip(&tar[cut..], 1)].concat();
     for archive in [pack(&entries, Some(6)), members] {
         assert_eq!(all_splits(&extractor(Mode::Strict), &archive).unwrap(), expected);
+    }
+}
+
+#[test]
+fn an_entry_is_one_piece_per_step_and_a_gzip_step_ends_near_the_cap() {
+    // Inflated straight into its data event, an entry's bytes in one step stay one piece (a
+    // reader of its stream takes them without joining two), and a step ends less than one
+    // piece past the cap, whatever the input's chunks.
+    let mut rng = SmallRng::seed_from_u64(9);
+    let noise: Vec<u8> = (0..3_000_000).map(|_| rng.gen()).collect();
+    let mut entries: Vec<_> = (0..40u64).map(|i| (header(&format!("s{i}"), 100 + i * 3000), Some(sample(100 + i as usize * 3000, i)))).collect();
+    entries.insert(20, (header("large", 5 << 20), Some(sample(5 << 20, 2))));
+    entries.push((header("noise", noise.len() as u64), Some(noise)));
+    let tar = pack(&entries, None);
+    let expected = feed(&extractor(Mode::Strict), &tar, &mut |rest| rest).unwrap().normalize();
+    for archive in [pack(&entries, Some(6)), pack(&entries, Some(1))] {
+        for piece in [archive.len(), 1 << 20, 65_536, 7_000] {
+            let mut pump = Pump::new(extractor(Mode::Strict)());
+            let mut steps = Vec::new();
+            for chunk in archive.chunks(piece) {
+                steps.push(pump.push(chunk).unwrap());
+                while pump.has_more() {
+                    steps.push(pump.step().unwrap());
+                }
+            }
+            steps.push(pump.end().unwrap());
+            while pump.has_more() {
+                steps.push(pump.step().unwrap());
+            }
+            for step in &steps {
+                assert!(!step.windows(2).any(|pair| matches!(pair, [Event::Data(_), Event::Data(_)])), "two pieces of one entry in a step");
+                assert!(step.weight() < 2 * OUTPUT_CAP, "a step of {} bytes", step.weight());
+            }
+            assert_eq!(steps.into_iter().flatten().collect::<Vec<_>>().normalize(), expected, "pieces of {piece}");
+        }
     }
 }
 

@@ -62,20 +62,25 @@ impl GzipDecoder {
         self.offset
     }
 
-    fn body(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
-        let room = OUTPUT_CAP.saturating_sub(out.len()).max(32 * 1024);
+    /// Inflates into `out`, up to `limit` bytes in all.
+    fn body(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize> {
+        let room = limit - out.len();
         out.reserve(room);
-        let (in_before, out_before) = (self.inflate.total_in(), out.len());
-        let status = self
-            .inflate
-            .decompress_vec(input, out, FlushDecompress::None)
-            .map_err(|e| Error::new("E_GZIP_DATA", format!("Invalid deflate data: {e}")).at(self.offset))?;
+        let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
+        let result = self.inflate.decompress_uninit(input, &mut out.spare_capacity_mut()[..room], FlushDecompress::None);
         let used = (self.inflate.total_in() - in_before) as usize;
-        self.crc.update(&out[out_before..]);
-        self.size += (out.len() - out_before) as u64;
+        let produced = (self.inflate.total_out() - out_before) as usize;
+        let start = out.len();
+        // SAFETY: inflate initialised the first `produced` bytes of the spare capacity (also
+        // when it then failed: those bytes go out before the error, as `write` promises).
+        unsafe { out.set_len(start + produced) };
+        self.crc.update(&out[start..]);
+        self.size += produced as u64;
+        let status =
+            result.map_err(|e| Error::new("E_GZIP_DATA", format!("Invalid deflate data: {e}")).at(self.offset))?;
         if status == Status::StreamEnd {
             self.state = State::Trailer { buf: [0; 8], len: 0 };
-        } else if used == 0 && out.len() == out_before {
+        } else if used == 0 && produced == 0 {
             return Err(Error::internal("inflate made no progress").at(self.offset));
         }
         Ok(used)
@@ -110,17 +115,7 @@ impl Transform for GzipDecoder {
     type Out = Vec<u8>;
 
     fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let produced = out.len();
-        self.decode(input, out).or_else(|e| {
-            if out.len() == produced {
-                return Err(e);
-            }
-            self.failed = Some(e);
-            Ok(0)
-        })
+        self.write_at_most(input, out, OUTPUT_CAP.saturating_sub(out.len()))
     }
 
     fn finish(&mut self, _out: &mut Vec<u8>) -> Result<bool> {
@@ -142,9 +137,25 @@ impl Transform for GzipDecoder {
 }
 
 impl GzipDecoder {
-    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize> {
+    /// As `write`, but appends at most `room` bytes to `out`: an extractor inflates an entry's
+    /// bytes straight into the entry's own data piece, up to where the entry ends.
+    pub fn write_at_most(&mut self, input: &[u8], out: &mut Vec<u8>, room: usize) -> Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let produced = out.len();
+        self.decode(input, out, produced + room).or_else(|e| {
+            if out.len() == produced {
+                return Err(e);
+            }
+            self.failed = Some(e);
+            Ok(0)
+        })
+    }
+
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize> {
         let mut pos = 0;
-        while pos < input.len() && out.len() < OUTPUT_CAP {
+        while pos < input.len() && out.len() < limit {
             let rest = &input[pos..];
             let used = match &mut self.state {
                 State::Start => {
@@ -166,7 +177,7 @@ impl GzipDecoder {
                     }
                     used
                 }
-                State::Body => self.body(rest, out)?,
+                State::Body => self.body(rest, out, limit)?,
                 State::Trailer { .. } => self.trailer(rest)?,
                 State::Padding => match rest.iter().position(|&b| b != 0) {
                     Some(i) => {

@@ -132,17 +132,7 @@ impl TarReader {
             State::Data { remaining, padding } => {
                 if *remaining > 0 {
                     let n = (*remaining).min(input.len() as u64) as usize;
-                    match events.last_mut() {
-                        Some(Event::Data(data)) => data.extend_from_slice(&input[..n]),
-                        _ => {
-                            // Room for what this step is likely to deliver, so the event is
-                            // neither regrown as it fills nor much larger than its bytes.
-                            let room = (*remaining).min(input.len() as u64).min(OUTPUT_CAP as u64);
-                            let mut data = crate::pool::take(room as usize);
-                            data.extend_from_slice(&input[..n]);
-                            events.push(Event::Data(data));
-                        }
-                    }
+                    data_piece(events, n).extend_from_slice(&input[..n]);
                     *remaining -= n as u64;
                     if *remaining == 0 && *padding == 0 {
                         self.end_entry(events);
@@ -164,6 +154,40 @@ impl TarReader {
                 None => Ok(input.len()),
             },
         }
+    }
+
+    /// Bytes of the current entry's data still to come; 0 outside an entry's data.
+    pub fn data_remaining(&self) -> u64 {
+        match self.state {
+            State::Data { remaining, .. } => remaining,
+            _ => 0,
+        }
+    }
+
+    /// Lets `fill` append the current entry's next bytes straight to its data event, at most
+    /// `max` of them (and never past the entry's end): a caller that makes the bytes (the
+    /// inflater) writes them there instead of into a buffer the parser copies from. `fill` is
+    /// given the piece and how many bytes it may append. Returns how many it appended.
+    pub fn fill_data(
+        &mut self,
+        events: &mut Vec<Event>,
+        max: usize,
+        fill: impl FnOnce(&mut Vec<u8>, usize) -> Result<()>,
+    ) -> Result<usize> {
+        let State::Data { remaining, padding } = &mut self.state else {
+            return Ok(0);
+        };
+        let room = (*remaining).min(max as u64) as usize;
+        let data = data_piece(events, room);
+        let before = data.len();
+        fill(data, room)?;
+        let n = data.len() - before;
+        *remaining -= n as u64;
+        self.offset += n as u64;
+        if *remaining == 0 && *padding == 0 {
+            self.end_entry(events);
+        }
+        Ok(n)
     }
 
     fn end_entry(&mut self, events: &mut Vec<Event>) {
@@ -346,6 +370,23 @@ impl TarReader {
         };
         Err(self.context(err))
     }
+}
+
+/// The data event that the next `n` bytes of an entry go to: the trailing one, moved to a
+/// larger piece if it has no room for them (an entry's bytes in one step stay one piece, which
+/// a stream's reader takes without joining two), else a new one sized to them, so a piece is
+/// neither regrown as it fills nor much larger than its bytes.
+fn data_piece(events: &mut Vec<Event>, n: usize) -> &mut Vec<u8> {
+    if !matches!(events.last(), Some(Event::Data(_))) {
+        events.push(Event::Data(crate::pool::take(n.min(OUTPUT_CAP))));
+    }
+    let Some(Event::Data(data)) = events.last_mut() else { unreachable!("the last event is data") };
+    if data.capacity() - data.len() < n {
+        let mut larger = crate::pool::take(data.len() + n);
+        larger.extend_from_slice(data);
+        crate::pool::give(std::mem::replace(data, larger));
+    }
+    data
 }
 
 fn looks_like_tar(partial: &[u8]) -> bool {
