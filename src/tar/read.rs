@@ -375,14 +375,15 @@ impl TarReader {
 /// The data event that the next `n` bytes of an entry go to: the trailing one, moved to a
 /// larger piece if it has no room for them (an entry's bytes in one step stay one piece, which
 /// a stream's reader takes without joining two), else a new one sized to them, so a piece is
-/// neither regrown as it fills nor much larger than its bytes.
+/// neither regrown as it fills nor much larger than its bytes. A piece moved grows at least
+/// twofold, so that many small appends stay linear.
 fn data_piece(events: &mut Vec<Event>, n: usize) -> &mut Vec<u8> {
     if !matches!(events.last(), Some(Event::Data(_))) {
         events.push(Event::Data(crate::pool::take(n.min(OUTPUT_CAP))));
     }
     let Some(Event::Data(data)) = events.last_mut() else { unreachable!("the last event is data") };
     if data.capacity() - data.len() < n {
-        let mut larger = crate::pool::take(data.len() + n);
+        let mut larger = crate::pool::take((data.len() + n).max(2 * data.len()));
         larger.extend_from_slice(data);
         crate::pool::give(std::mem::replace(data, larger));
     }
