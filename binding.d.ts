@@ -15,9 +15,9 @@ export declare class NativeExtract {
    * `config.openUpTo` bytes, their plaintext too) come opened, their end event marked `opened`.
    */
   constructor(config: ExtractConfig, keys?: NativeKeyCache | undefined | null)
-  push(chunk: Buffer): Step
-  end(): Step
-  pull(): Step
+  push(chunk: Buffer): Promise<ExtractBatch>
+  end(): Promise<ExtractBatch>
+  pull(): Promise<ExtractBatch>
   hasMore(): boolean
   abort(): void
 }
@@ -30,18 +30,18 @@ export declare class NativeKeyCache {
 export declare class NativePack {
   constructor(config: PackConfig)
   /** Starts an entry whose data follows through `write` (entries given whole go through `entries`). */
-  begin(header: JsHeader, knownSize: boolean): Step
+  begin(header: JsHeader, knownSize: boolean): Promise<Buffer>
   /**
    * Writes whole entries, each header with its data, in one call: small files cost a native
    * call per batch instead of one each. An error names the entry it is about.
    */
-  entries(headers: Array<JsHeader>, data: Array<Buffer>): Step
+  entries(headers: Array<JsHeader>, data: Array<Buffer>): Promise<Buffer>
   /** Writes the next chunks of the current entry, in one call. */
-  write(chunks: Array<Buffer>): Step
+  write(chunks: Array<Buffer>): Promise<Buffer>
   /** Ends the current entry (a staged entry then drains through `pull`). */
-  end(): Step
-  pull(): Step
-  finalize(): Step
+  end(): Promise<Buffer>
+  pull(): Promise<Buffer>
+  finalize(): Promise<Buffer>
   hasMore(): boolean
   abort(): void
 }
@@ -57,10 +57,10 @@ export declare class NativeTarget {
 export declare class NativeTargetFile {
   constructor(target: NativeTarget, name: string)
   /** Opens (creating) the entry's folders by handle and an exclusive temp file. */
-  open(): Step
-  write(chunk: Buffer): Step
+  open(): Promise<void>
+  write(chunk: Buffer): Promise<void>
   /** Links the complete file under its name; `mtime_ms` is set through the descriptor. */
-  commit(mtimeMs?: number | undefined | null): Step
+  commit(mtimeMs?: number | undefined | null): Promise<void>
   abort(): void
 }
 
@@ -74,11 +74,11 @@ export declare class NativeTransform {
   /** A decryptor sharing derived keys with the other entries of one import. */
   static decryptWithCache(password: string, cache: NativeKeyCache): NativeTransform
   /** Queues a chunk and runs one bounded step. */
-  push(chunk: Buffer): Step
+  push(chunk: Buffer): Promise<Buffer>
   /** Ends the input and runs one bounded step. */
-  end(): Step
+  end(): Promise<Buffer>
   /** Runs one more bounded step; call while `hasMore()`. */
-  pull(): Step
+  pull(): Promise<Buffer>
   hasMore(): boolean
   abort(): void
 }

@@ -4,6 +4,7 @@ const fs = require('node:fs')
 const zlib = require('node:zlib')
 const { Readable, Writable } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
+const { spawnSync } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 const lib = require('..')
 const { collect, rejection, tmpdir, openFds } = require('./helpers')
@@ -225,5 +226,67 @@ describe('backpressure', () => {
     })
     await pipeline(Readable.from(out), ex)
     expect(entries).toEqual([['stream', 64 << 20, true]])
+  })
+})
+
+describe('steps on threads of our own', () => {
+  // Each step runs on a thread of our own: with libuv's only thread stuck in a read of an empty
+  // FIFO, a gzip round trip and a pack/extract round trip still finish (on the pool they would hang).
+  test('a pipeline runs while every thread of the pool is held by a blocked read', () => {
+    if (process.platform === 'win32') return
+    const fifo = require('node:path').join(tmpdir('bn-pool-'), 'held.fifo')
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+    const script = `
+      const fs = require('node:fs'), zlib = require('node:zlib'), lib = require(${JSON.stringify(require.resolve('..'))})
+      const { Readable } = require('node:stream'), { pipeline } = require('node:stream/promises')
+      const fd = fs.openSync(${JSON.stringify(fifo)}, 'r+') // read and write: no writer to wait for
+      fs.read(fd, Buffer.alloc(1), 0, 1, null, () => {}) // takes the pool's only thread until a byte comes
+      const collect = async (stream) => Buffer.concat(await stream.toArray())
+      ;(async () => {
+        const data = Buffer.alloc(3 << 20, 'pool thread ')
+        const gzipped = await collect(Readable.from([data]).pipe(lib.createGzip()))
+        const back = await collect(Readable.from([gzipped]).pipe(lib.createGunzip()))
+        const p = lib.pack({ gzip: true })
+        p.entry({ name: 'a.txt' }, data)
+        p.finalize()
+        const names = []
+        const ex = lib.extract()
+        ex.on('entry', (h, s, next) => collect(s).then((d) => (names.push([h.name, d.equals(data)]), next())))
+        await pipeline(p, ex)
+        console.log(JSON.stringify({ gzip: zlib.gunzipSync(gzipped).equals(data), gunzip: back.equals(data), names }))
+        fs.writeSync(fd, 'x') // lets the read end, and the process exit
+      })()`
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, timeout: 30000, encoding: 'utf8' })
+    expect(r.signal).toBe(null) // not killed at the timeout: nothing waited for the pool
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout)).toEqual({ gzip: true, gunzip: true, names: [['a.txt', true]] })
+  })
+
+  // A worker's heap goes with it, while a step on our threads may still read one of its Buffers:
+  // the teardown waits for the step. Here a gunzip step copies most of a 64 MiB chunk aside
+  // (its output is capped) just as the worker is terminated; without the wait, a segfault.
+  test('terminating a worker thread in the middle of a step', () => {
+    const script = `
+      const { Worker } = require('node:worker_threads'), { once } = require('node:events'), zlib = require('node:zlib')
+      const lib = require(${JSON.stringify(require.resolve('..'))})
+      const code = \`
+        const lib = require(${JSON.stringify(require.resolve('..'))}), { parentPort, workerData } = require('node:worker_threads')
+        const gunzip = lib.createGunzip()
+        gunzip.resume()
+        gunzip.write(workerData.archive)
+        parentPort.postMessage('busy')\`
+      ;(async () => {
+        const archive = zlib.gzipSync(Buffer.alloc(64 << 20, 'stored'), { level: 0 })
+        for (let i = 0; i < 5; i++) {
+          const worker = new Worker(code, { eval: true, workerData: { archive } })
+          await once(worker, 'message')
+          await worker.terminate()
+        }
+        const data = Buffer.alloc(1 << 20, 'main')
+        const out = Buffer.concat(await require('node:stream').Readable.from([data]).pipe(lib.createGzip()).toArray())
+        console.log(zlib.gunzipSync(out).equals(data) ? 'ok' : 'bad output')
+      })()`
+    const r = spawnSync(process.execPath, ['-e', script], { timeout: 60000, encoding: 'utf8' })
+    expect([r.signal, r.stderr, r.stdout.trim()]).toEqual([null, '', 'ok'])
   })
 })

@@ -14,6 +14,7 @@ pub mod pool;
 pub mod stage;
 pub mod tar;
 pub mod transform;
+pub mod workers;
 
 #[cfg(feature = "node")]
 mod node;

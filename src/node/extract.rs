@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use super::buffer::{OutputBuffer, Recycle};
-use super::job::{invalid_argument, step, Deliver, Job, Shared};
+use super::job::{invalid_argument, step, step_with, Deliver, Shared};
 use super::transform::NativeKeyCache;
 use crate::app::{self, Envelope, SmallEnvelopes};
 use crate::error::Result;
@@ -232,7 +232,7 @@ impl super::job::Core for Core {
     }
 }
 
-type Step = AsyncTask<Job<Core, Batch>>;
+type Step<I = ()> = super::job::Step<Core, I, Batch>;
 
 #[napi]
 pub struct NativeExtract {
@@ -272,15 +272,15 @@ impl NativeExtract {
         Ok(NativeExtract { shared: Shared::new(Core { pump: Pump::new(extractor), app, envelopes }) })
     }
 
-    #[napi]
-    pub fn push(&self, chunk: Buffer) -> Step {
-        step(&self.shared, move |core| {
-            let events = core.pump.push(&chunk);
+    #[napi(ts_return_type = "Promise<ExtractBatch>")]
+    pub fn push(&self, chunk: Buffer) -> Step<Buffer> {
+        step_with(&self.shared, chunk, |core, chunk| {
+            let events = core.pump.push(chunk);
             core.batch(events)
         })
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<ExtractBatch>")]
     pub fn end(&self) -> Step {
         step(&self.shared, |core| {
             let events = core.pump.end();
@@ -288,7 +288,7 @@ impl NativeExtract {
         })
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<ExtractBatch>")]
     pub fn pull(&self) -> Step {
         step(&self.shared, |core| {
             let events = core.pump.step();

@@ -9,7 +9,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use super::buffer::{OutputBuffer, Recycle};
-use super::job::{caught, step, to_napi, Core, Deliver, Job, Shared};
+use super::job::{caught, step, step_with, to_napi, Core, Deliver, Shared};
 use crate::error::{Error, Result};
 use crate::folder::{read_batch, FolderFile};
 use crate::fs::{FileWriter, Target};
@@ -78,7 +78,7 @@ impl Deliver for () {
     fn deliver(self, _recycle: Recycle) {}
 }
 
-type Step = AsyncTask<Job<TargetFile, ()>>;
+type Step<I = ()> = super::job::Step<TargetFile, I, ()>;
 
 #[napi]
 pub struct NativeTargetFile {
@@ -95,7 +95,7 @@ impl NativeTargetFile {
     }
 
     /// Opens (creating) the entry's folders by handle and an exclusive temp file.
-    #[napi]
+    #[napi(ts_return_type = "Promise<void>")]
     pub fn open(&self) -> Step {
         step(&self.shared, |core| {
             let target = core.target.take().ok_or_else(|| Error::new("E_IO", "The extraction folder is closed"))?;
@@ -104,13 +104,13 @@ impl NativeTargetFile {
         })
     }
 
-    #[napi]
-    pub fn write(&self, chunk: Buffer) -> Step {
-        step(&self.shared, move |core| core.writer()?.write(&chunk))
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn write(&self, chunk: Buffer) -> Step<Buffer> {
+        step_with(&self.shared, chunk, |core, chunk| core.writer()?.write(chunk))
     }
 
     /// Links the complete file under its name; `mtime_ms` is set through the descriptor.
-    #[napi]
+    #[napi(ts_return_type = "Promise<void>")]
     pub fn commit(&self, mtime_ms: Option<f64>) -> Step {
         step(&self.shared, move |core| {
             let mtime = mtime_ms.filter(|ms| ms.is_finite() && *ms >= 0.0).map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64));

@@ -4,10 +4,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{AsyncTask, ToNapiValue, TypeName};
-use napi::{Env, Task};
+use napi::bindgen_prelude::ToNapiValue;
+use napi::{sys, Env, JsValue};
 
 use super::buffer::{OutputBuffer, Recycle};
+use super::teardown::TeardownHold;
 use crate::error::Error;
 
 /// Native errors travel to JS as JSON in the message; index.js turns them into `Error`s
@@ -112,7 +113,7 @@ pub fn caught<R>(work: impl FnOnce() -> crate::error::Result<R>) -> crate::error
 
 /// What a step hands back to JS; output bytes become Buffers recycled as `recycle` says.
 pub trait Deliver: Send + 'static {
-    type Js: ToNapiValue + TypeName;
+    type Js: ToNapiValue;
     fn deliver(self, recycle: Recycle) -> Self::Js;
 }
 
@@ -123,32 +124,59 @@ impl Deliver for Vec<u8> {
     }
 }
 
-type Work<T, R> = Box<dyn FnOnce(&mut T) -> crate::error::Result<R> + Send>;
-
-/// One step of a pipeline as a napi `AsyncTask`: `work` runs on the libuv pool.
-pub struct Job<T: Core, R: Deliver> {
+/// One step of a pipeline, as a native method returns it: JS gets a promise, and the step runs
+/// on one of our threads (`crate::workers`), which settles it. `input` (the Buffers handed in)
+/// goes back to the JS thread with the result, so their references are released there.
+pub struct Step<T: Core, I: Send + 'static, R: Deliver> {
     shared: Arc<Shared<T>>,
-    work: Option<Work<T, R>>,
+    input: I,
+    work: Work<T, I, R>,
 }
 
-/// The task for one step of `shared`.
+type Work<T, I, R> = Box<dyn FnOnce(&mut T, &I) -> crate::error::Result<R> + Send>;
+/// Runs on the JS thread as the step's promise settles.
+type Settle<R> = Box<dyn FnOnce(Env) -> napi::Result<<R as Deliver>::Js>>;
+
+/// The step `work` on `shared`.
 pub fn step<T: Core, R: Deliver>(
     shared: &Arc<Shared<T>>,
     work: impl FnOnce(&mut T) -> crate::error::Result<R> + Send + 'static,
-) -> AsyncTask<Job<T, R>> {
-    AsyncTask::new(Job { shared: shared.clone(), work: Some(Box::new(work)) })
+) -> Step<T, (), R> {
+    step_with(shared, (), move |core, ()| work(core))
 }
 
-impl<T: Core, R: Deliver> Task for Job<T, R> {
-    type Output = R;
-    type JsValue = R::Js;
+/// The step `work` on `shared`, reading `input`.
+pub fn step_with<T: Core, I: Send + 'static, R: Deliver>(
+    shared: &Arc<Shared<T>>,
+    input: I,
+    work: impl FnOnce(&mut T, &I) -> crate::error::Result<R> + Send + 'static,
+) -> Step<T, I, R> {
+    Step { shared: shared.clone(), input, work: Box::new(work) }
+}
 
-    fn compute(&mut self) -> napi::Result<R> {
-        let work = self.work.take().ok_or_else(|| to_napi(Error::internal("job ran twice")))?;
-        self.shared.run(work).map_err(to_napi)
-    }
-
-    fn resolve(&mut self, _env: Env, output: R) -> napi::Result<R::Js> {
-        Ok(output.deliver(self.shared.recycle))
+impl<T: Core, I: Send + 'static, R: Deliver> ToNapiValue for Step<T, I, R> {
+    unsafe fn to_napi_value(raw_env: sys::napi_env, step: Self) -> napi::Result<sys::napi_value> {
+        let workers = crate::workers::get().map_err(to_napi)?;
+        let hold = TeardownHold::new(raw_env)?;
+        let env = Env::from_raw(raw_env);
+        let (deferred, promise) = match env.create_deferred::<R::Js, Settle<R>>() {
+            Ok(created) => created,
+            Err(e) => {
+                hold.release();
+                return Err(e);
+            }
+        };
+        let Step { shared, input, work } = step;
+        workers.spawn(move || {
+            let result = shared.run(|core| work(core, &input));
+            hold.done();
+            let recycle = shared.recycle;
+            deferred.resolve(Box::new(move |_env| {
+                hold.release();
+                drop(input);
+                result.map(|output| output.deliver(recycle)).map_err(to_napi)
+            }));
+        });
+        Ok(promise.raw())
     }
 }

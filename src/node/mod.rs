@@ -1,5 +1,6 @@
-//! The napi surface: thin classes over the core pipelines. Every CPU-bound call is an
-//! `AsyncTask` run on the libuv pool; `abort()` and `hasMore()` are the only sync calls.
+//! The napi surface: thin classes over the core pipelines. A pipeline's steps run on threads
+//! of our own (`job::Step`), one-shot calls (a key, a small envelope, a batch of small files)
+//! as `AsyncTask`s on libuv's pool; `abort()` and `hasMore()` are the only sync calls.
 
 #[cfg(target_os = "linux")]
 mod alloc;
@@ -10,6 +11,7 @@ mod fs;
 mod job;
 mod oneshot;
 mod pack;
+mod teardown;
 mod transform;
 
 #[cfg(target_os = "linux")]

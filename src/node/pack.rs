@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::Buffer;
 use napi::Env;
 use napi_derive::napi;
 
 use super::buffer::{count_twice, Recycle};
-use super::job::{invalid_argument, step, to_napi, Job, Shared};
+use super::job::{invalid_argument, step, step_with, to_napi, Shared};
 use crate::pack::{PackOptions, Packer};
 use crate::tar::{type_from_name, Header};
 
@@ -80,7 +80,7 @@ pub struct PackConfig {
     pub password: Option<String>,
 }
 
-type Step = AsyncTask<Job<Packer, Vec<u8>>>;
+type Step<I = ()> = super::job::Step<Packer, I, Vec<u8>>;
 
 #[napi]
 pub struct NativePack {
@@ -104,7 +104,7 @@ impl NativePack {
     }
 
     /// Starts an entry whose data follows through `write` (entries given whole go through `entries`).
-    #[napi]
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn begin(&self, header: JsHeader, known_size: bool) -> napi::Result<Step> {
         let header = header.into_core()?;
         Ok(step(&self.shared, move |p| p.begin(header, known_size)))
@@ -112,8 +112,8 @@ impl NativePack {
 
     /// Writes whole entries, each header with its data, in one call: small files cost a native
     /// call per batch instead of one each. An error names the entry it is about.
-    #[napi]
-    pub fn entries(&self, env: Env, headers: Vec<JsHeader>, data: Vec<Buffer>) -> napi::Result<Step> {
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn entries(&self, env: Env, headers: Vec<JsHeader>, data: Vec<Buffer>) -> napi::Result<Step<Vec<Buffer>>> {
         if headers.len() != data.len() {
             return Err(invalid_argument("entries() needs one data buffer per header"));
         }
@@ -121,9 +121,9 @@ impl NativePack {
             count_twice(env, chunk);
         }
         let headers = headers.into_iter().map(JsHeader::into_core).collect::<napi::Result<Vec<_>>>()?;
-        Ok(step(&self.shared, move |p| {
+        Ok(step_with(&self.shared, data, move |p, data| {
             let mut out = Vec::new();
-            for (header, data) in headers.into_iter().zip(&data) {
+            for (header, data) in headers.into_iter().zip(data) {
                 let name = header.name.clone();
                 let whole = || -> crate::error::Result<()> {
                     out.extend(p.begin(header, true)?);
@@ -138,26 +138,26 @@ impl NativePack {
     }
 
     /// Writes the next chunks of the current entry, in one call.
-    #[napi]
-    pub fn write(&self, env: Env, chunks: Vec<Buffer>) -> Step {
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn write(&self, env: Env, chunks: Vec<Buffer>) -> Step<Vec<Buffer>> {
         for chunk in &chunks {
             count_twice(env, chunk);
         }
-        step(&self.shared, move |p| p.write_pieces(&chunks))
+        step_with(&self.shared, chunks, |p, chunks| p.write_pieces(chunks))
     }
 
     /// Ends the current entry (a staged entry then drains through `pull`).
-    #[napi]
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn end(&self) -> Step {
         step(&self.shared, |p| p.end())
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn pull(&self) -> Step {
         step(&self.shared, |p| p.step())
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn finalize(&self) -> Step {
         step(&self.shared, |p| p.finalize())
     }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use super::buffer::Recycle;
-use super::job::{step, to_napi, Job, Shared};
+use super::job::{step, step_with, to_napi, Shared};
 use crate::envelope::{Decryptor, Encryptor, KeyCache, SharedKey};
 use crate::error::Result;
 use crate::gzip::{GzipDecoder, GzipEncoder};
@@ -68,7 +68,7 @@ impl NativeKeyCache {
 }
 
 type Core = Pump<ByteTransform>;
-type Step = AsyncTask<Job<Core, Vec<u8>>>;
+type Step<I = ()> = super::job::Step<Core, I, Vec<u8>>;
 
 #[napi]
 pub struct NativeTransform {
@@ -123,19 +123,19 @@ impl NativeTransform {
     }
 
     /// Queues a chunk and runs one bounded step.
-    #[napi]
-    pub fn push(&self, chunk: Buffer) -> Step {
-        step(&self.shared, move |core| core.push(&chunk))
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn push(&self, chunk: Buffer) -> Step<Buffer> {
+        step_with(&self.shared, chunk, |core, chunk| core.push(chunk))
     }
 
     /// Ends the input and runs one bounded step.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn end(&self) -> Step {
         step(&self.shared, |core| core.end())
     }
 
     /// Runs one more bounded step; call while `hasMore()`.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn pull(&self) -> Step {
         step(&self.shared, |core| core.step())
     }
