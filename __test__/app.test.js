@@ -290,6 +290,28 @@ describe('the backend messages', () => {
     expect(err.delivered).toEqual(expect.arrayContaining(['db.txt', small.files[0].name]))
   })
 
+  test('at most `concurrency` files are in flight, and the import waits for the last of them', async () => {
+    const many = makeApp({ docs: 100, small: 40, attachments: 2 })
+    const bytes = await collect(createAppExport(exportOptions(many)))
+    let inFlight = 0
+    let most = 0
+    const done = []
+    const summary = await importAppExport(bytes, {
+      onDb: (s) => collect(s),
+      onFile: async (name, data) => {
+        most = Math.max(most, ++inFlight)
+        await collect(data)
+        await new Promise((resolve) => setTimeout(resolve, done.length % 3))
+        inFlight--
+        done.push(name)
+      },
+      concurrency: 3,
+    })
+    expect([most, inFlight]).toEqual([3, 0])
+    expect(done.sort()).toEqual(many.files.map((f) => f.name).sort())
+    expect(summary.files).toBe(many.files.length)
+  })
+
   test('onFile may return nothing or throw synchronously, for small and streamed entries alike', async () => {
     const bytes = await collect(createAppExport(exportOptions(small)))
     const names = []

@@ -231,19 +231,21 @@ async function importAppExport(source, options = {}) {
     let buffered = 0
     let failure = null
     let sawDb = false
+    // The import loop waits for any delivery to settle through one promise of its own:
+    // `Promise.race(inFlight)` leaves a reaction on every delivery in flight at each wait, kept
+    // until that delivery settles, so a slow one gathers one per wait.
+    let wake = null
+    const anySettled = () => new Promise((resolve) => (wake = resolve))
     const track = (promise, bytes) => {
       buffered += bytes
-      const p = promise.then(
-        () => {
-          inFlight.delete(p)
-          buffered -= bytes
-        },
-        (err) => {
-          inFlight.delete(p)
-          buffered -= bytes
-          failure = failure || err
-        },
-      )
+      const settle = (err) => {
+        inFlight.delete(p)
+        buffered -= bytes
+        failure = failure || err
+        if (wake) wake()
+        wake = null
+      }
+      const p = promise.then(() => settle(), settle)
       inFlight.add(p)
     }
     const count = (bytes) => {
@@ -252,7 +254,7 @@ async function importAppExport(source, options = {}) {
       if (onProgress) onProgress({ files: summary.files, bytes: summary.bytes, dbBytes: summary.dbBytes })
     }
     const waitForRoom = async (bytes) => {
-      while (inFlight.size && (inFlight.size >= concurrency || buffered + bytes > BUFFER_BUDGET)) await Promise.race(inFlight)
+      while (inFlight.size && (inFlight.size >= concurrency || buffered + bytes > BUFFER_BUDGET)) await anySettled()
       if (failure) throw failure
     }
 
@@ -323,7 +325,7 @@ async function importAppExport(source, options = {}) {
         }
       }
       await feeding
-      while (inFlight.size) await Promise.race(inFlight)
+      while (inFlight.size) await anySettled()
       if (failure) throw failure
       if (!sawDb) throw appError('E_NO_DB_FILE')
     } catch (err) {
