@@ -137,7 +137,7 @@ type Work<T, I, R> = Box<dyn FnOnce(&mut T, &I) -> crate::error::Result<R> + Sen
 /// Runs on the JS thread as the step's promise settles.
 type Settle<R> = Box<dyn FnOnce(Env) -> napi::Result<<R as Deliver>::Js>>;
 
-/// The step `work` on `shared`.
+/// The step `work` on `shared`; JS Buffers it reads go in through `step_with` instead.
 pub fn step<T: Core, R: Deliver>(
     shared: &Arc<Shared<T>>,
     work: impl FnOnce(&mut T) -> crate::error::Result<R> + Send + 'static,
@@ -145,7 +145,8 @@ pub fn step<T: Core, R: Deliver>(
     step_with(shared, (), move |core, ()| work(core))
 }
 
-/// The step `work` on `shared`, reading `input`.
+/// The step `work` on `shared`, reading `input`: its env's teardown waits until `work` is done
+/// with it (`TeardownHold`), and it is released on the JS thread.
 pub fn step_with<T: Core, I: Send + 'static, R: Deliver>(
     shared: &Arc<Shared<T>>,
     input: I,
